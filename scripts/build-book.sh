@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Set up and build the book into _build/html, executing every chapter (fast mode without a GPU).
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+jupyter-book build . -W --keep-going
+echo "The book is in $(pwd)/_build/html/index.html"

@@ -1,0 +1,58 @@
+"""SpliCER tutorial: simplicity bias in self-supervised learning, and the SpliCER remedy.
+
+The package behind the book. One module per idea:
+
+=================  ==========================================================
+``config``         the fast/full mode switch and the device
+``datasets``       MNIST and CIFAR-10: shipped files, downloads, checksums
+``dominoes``       MNIST-CIFAR dominoes and their randomised variants
+``deconstruct``    split images into components (sections, channels, masks)
+``augment``        batched kornia augmentation, with or without shared geometry
+``models``         ResNet-18, a small ConvNet, projectors
+``losses``         SimCLR, VICReg, SpliCER and its variants
+``training``       ``pretrain``: one loop for every method and variant
+``probes``         linear and kNN probes on frozen features
+``plots``          the figures of the book
+``experiments``    runs shared by the chapters and the command line
+``results``        result files with provenance
+=================  ==========================================================
+
+Chapters import it as ``import splicer_tutorial as st``.
+"""
+
+from . import (
+    augment,
+    config,
+    datasets,
+    deconstruct,
+    dominoes,
+    experiments,
+    losses,
+    models,
+    plots,
+    probes,
+    results,
+    training,
+)
+from .config import mode
+from .training import TrainConfig, pretrain
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "augment",
+    "config",
+    "datasets",
+    "deconstruct",
+    "dominoes",
+    "experiments",
+    "losses",
+    "models",
+    "plots",
+    "probes",
+    "results",
+    "training",
+    "mode",
+    "TrainConfig",
+    "pretrain",
+]

@@ -1,0 +1,227 @@
+"""Self-supervised losses as ``nn.Module``s: SimCLR, VICReg, and SpliCER around either.
+
+Shapes: embeddings are ``z: (B, D)``; components' embeddings are ``c: (B, K, D_c)``.
+
+The SpliCER family wraps any two-argument base loss ``L(a, b)``:
+
+* :class:`SpliCERLoss` registers component k to chunk k of the primary embedding;
+* :class:`SigmaJELoss` aligns the whole primary embedding to every component (no chunks);
+* :class:`AverageTargetLoss` aligns the whole embedding to the average of the components.
+
+All three keep the ordinary two-view term on the primary image unless
+``keep_primary=False``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _check_pair(a: torch.Tensor, b: torch.Tensor) -> None:
+    if a.ndim != 2 or a.shape != b.shape:
+        raise ValueError(
+            f"expected two embeddings of the same shape (B, D), got {tuple(a.shape)} and {tuple(b.shape)}."
+        )
+    if a.shape[0] < 2:
+        raise ValueError(f"a batch of at least 2 is needed, got {a.shape[0]}.")
+
+
+class NTXentLoss(nn.Module):
+    """SimCLR's normalised temperature-scaled cross-entropy (Chen et al. 2020).
+
+    For 2N embeddings from two views, with cosine similarity ``s`` and temperature ``t``,
+    the loss of anchor i whose positive is j(i) (the other view of the same image) is
+
+        l_i = -log( exp(s(i, j(i)) / t) / sum_{k != i} exp(s(i, k) / t) )
+
+    and the loss is the mean of ``l_i`` over all 2N anchors. When every embedding is the
+    same, every similarity is equal and the loss is ``log(2N - 1)``.
+
+    Example::
+
+        loss = NTXentLoss(temperature=0.2)(z1, z2)   # z1, z2: (N, D)
+    """
+
+    def __init__(self, temperature: float = 0.2) -> None:
+        super().__init__()
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}.")
+        self.temperature = temperature
+
+    def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        _check_pair(z1, z2)
+        n = z1.shape[0]
+        z = F.normalize(torch.cat([z1, z2]), dim=1)
+        logits = z @ z.T / self.temperature
+        logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
+        positives = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+        return F.cross_entropy(logits, positives)
+
+
+def invariance_term(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+    """VICReg invariance: the mean squared distance between the two views' embeddings."""
+    return F.mse_loss(z1, z2)
+
+
+def variance_term(z: torch.Tensor, gamma: float = 1.0, eps: float = 1e-4) -> torch.Tensor:
+    """VICReg variance: ``mean_d relu(gamma - sqrt(Var(z_d) + eps))``; large for collapsed z."""
+    std = torch.sqrt(z.var(dim=0) + eps)
+    return F.relu(gamma - std).mean()
+
+
+def covariance_term(z: torch.Tensor) -> torch.Tensor:
+    """VICReg covariance: the squared off-diagonal covariances of z, summed, divided by D."""
+    n, d = z.shape
+    z = z - z.mean(dim=0)
+    cov = z.T @ z / (n - 1)
+    off_diagonal = cov - torch.diag(torch.diag(cov))
+    return off_diagonal.pow(2).sum() / d
+
+
+class VICRegLoss(nn.Module):
+    """VICReg (Bardes, Ponce, LeCun 2022):
+
+        L = lambda * s(Z, Z') + mu * [v(Z) + v(Z')] + nu * [c(Z) + c(Z')]
+
+    with s the invariance (mean squared error), v the variance hinge and c the covariance
+    penalty (:func:`invariance_term`, :func:`variance_term`, :func:`covariance_term`);
+    ``lambda, mu, nu = 25, 25, 1`` by default.
+    """
+
+    def __init__(self, invariance: float = 25.0, variance: float = 25.0, covariance: float = 1.0) -> None:
+        super().__init__()
+        self.weights = (invariance, variance, covariance)
+
+    def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        _check_pair(z1, z2)
+        w_inv, w_var, w_cov = self.weights
+        return (
+            w_inv * invariance_term(z1, z2)
+            + w_var * (variance_term(z1) + variance_term(z2))
+            + w_cov * (covariance_term(z1) + covariance_term(z2))
+        )
+
+
+class _ComponentLoss(nn.Module):
+    """Shared machinery: the primary two-view term plus weighted component terms."""
+
+    def __init__(self, base: nn.Module, num_components: int, lam: float = 1.0, keep_primary: bool = True) -> None:
+        super().__init__()
+        if num_components < 1:
+            raise ValueError(f"num_components must be >= 1, got {num_components}.")
+        self.base, self.num_components = base, num_components
+        self.lam, self.keep_primary = lam, keep_primary
+
+    def component_dim(self, proj_dim: int) -> int:
+        """The width the component projector must have for a primary embedding of ``proj_dim``."""
+        return proj_dim
+
+    def register(self, z: torch.Tensor, components: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def terms(self, views: Sequence[torch.Tensor], components: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The loss's parts: ``primary``, ``components`` and their weighted ``total``.
+
+        views: the primary embeddings of two views, each (B, D); components: (B, K, D_c).
+        The component term is averaged over the primary views.
+        """
+        if len(views) != 2:
+            raise ValueError(f"views must hold the embeddings of 2 views, got {len(views)}.")
+        z1, z2 = views
+        if components.ndim != 3 or components.shape[:2] != (z1.shape[0], self.num_components):
+            raise ValueError(
+                f"components must be (B={z1.shape[0]}, K={self.num_components}, D_c), "
+                f"got {tuple(components.shape)}."
+            )
+        primary = self.base(z1, z2) if self.keep_primary else z1.new_zeros(())
+        registered = (self.register(z1, components) + self.register(z2, components)) / 2
+        return {"primary": primary, "components": registered, "total": primary + self.lam * registered}
+
+    def forward(self, views: Sequence[torch.Tensor], components: torch.Tensor) -> torch.Tensor:
+        return self.terms(views, components)["total"]
+
+
+class SpliCERLoss(_ComponentLoss):
+    """SpliCER: register component k to chunk k of the primary embedding.
+
+    The primary embedding z (B, D) is split into K equal chunks ``z^(1..K)`` of D/K
+    dimensions, and with components' embeddings c (B, K, D/K)
+
+        L = L_base(z_1, z_2) + lambda * sum_k L_base(z^(k), c_k)
+
+    (the component sum averaged over the two primary views; the first term dropped with
+    ``keep_primary=False``). Chunk k is driven only by component k, so an easy component
+    cannot crowd a hard one out of the representation. D must divide by K.
+
+    Example::
+
+        loss = SpliCERLoss(NTXentLoss(0.2), num_components=2)
+        value = loss([z1, z2], c)     # z1, z2: (B, 128); c: (B, 2, 64)
+    """
+
+    def component_dim(self, proj_dim: int) -> int:
+        if proj_dim % self.num_components:
+            raise ValueError(
+                f"the embedding size {proj_dim} does not divide into {self.num_components} "
+                f"equal chunks; choose proj_dim as a multiple of {self.num_components}."
+            )
+        return proj_dim // self.num_components
+
+    def register(self, z: torch.Tensor, components: torch.Tensor) -> torch.Tensor:
+        chunk = self.component_dim(z.shape[1])
+        if components.shape[2] != chunk:
+            raise ValueError(
+                f"each component embedding must have D/K = {chunk} dimensions, got {components.shape[2]}."
+            )
+        chunks = z.split(chunk, dim=1)
+        return sum(self.base(chunks[k], components[:, k]) for k in range(self.num_components))
+
+
+class SigmaJELoss(_ComponentLoss):
+    """Sigma-JE, the unchunked baseline: the whole embedding aligned to every component.
+
+        L = L_base(z_1, z_2) + lambda * sum_k L_base(z, c_k),    c: (B, K, D)
+    """
+
+    def register(self, z: torch.Tensor, components: torch.Tensor) -> torch.Tensor:
+        if components.shape[2] != z.shape[1]:
+            raise ValueError(f"components must have D = {z.shape[1]} dimensions, got {components.shape[2]}.")
+        return sum(self.base(z, components[:, k]) for k in range(self.num_components))
+
+
+class AverageTargetLoss(_ComponentLoss):
+    """The average-of-components target: the whole embedding aligned to their mean.
+
+        L = L_base(z_1, z_2) + lambda * L_base(z, (1/K) sum_k c_k),    c: (B, K, D)
+    """
+
+    def register(self, z: torch.Tensor, components: torch.Tensor) -> torch.Tensor:
+        if components.shape[2] != z.shape[1]:
+            raise ValueError(f"components must have D = {z.shape[1]} dimensions, got {components.shape[2]}.")
+        return self.base(z, components.mean(dim=1))
+
+
+METHODS = {"simclr": NTXentLoss, "vicreg": VICRegLoss}
+VARIANTS = {"baseline": None, "splicer": SpliCERLoss, "sigma_je": SigmaJELoss, "average": AverageTargetLoss}
+
+
+def make_loss(
+    method: str,
+    variant: str = "baseline",
+    num_components: int = 2,
+    temperature: float = 0.2,
+    lam: float = 1.0,
+    keep_primary: bool = True,
+) -> nn.Module:
+    """A loss by name: ``method`` in {simclr, vicreg}, ``variant`` in {baseline, splicer, sigma_je, average}."""
+    if method not in METHODS:
+        raise ValueError(f"method is {method!r}; use one of {sorted(METHODS)}.")
+    if variant not in VARIANTS:
+        raise ValueError(f"variant is {variant!r}; use one of {sorted(VARIANTS)}.")
+    base = NTXentLoss(temperature) if method == "simclr" else VICRegLoss()
+    wrapper = VARIANTS[variant]
+    return base if wrapper is None else wrapper(base, num_components, lam=lam, keep_primary=keep_primary)

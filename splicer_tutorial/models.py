@@ -1,0 +1,152 @@
+"""Networks: encoders (backbones), projectors, and the model that joins them.
+
+* :class:`ResNet18`: ResNet-18 with a 3x3 stride-1 stem and no max-pool, the usual
+  choice for 32x32-scale images, for any number of input channels (512 features).
+* :class:`ConvNet`: a small four-block ConvNet that trains in minutes on a CPU.
+* :func:`mlp`: the projector, ``Linear-BN-ReLU`` blocks and a final ``Linear``.
+* :class:`SSLModel`: an encoder with a projector for the primary image and, for
+  SpliCER and its variants, a second projector for the components.
+
+Downstream evaluation uses ``model.encoder`` only: the projectors are discarded, so a
+SpliCER model costs what the base model costs at inference.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+BACKBONES = ("resnet18", "convnet")
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions with a residual connection (He et al. 2016)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.shortcut = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
+                nn.BatchNorm2d(out_channels),
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return torch.relu(out + self.shortcut(x))
+
+
+class ResNet18(nn.Module):
+    """ResNet-18 for small images: x (B, C, H, W) -> features (B, 512 * width / 64).
+
+    ``in_channels`` sets C; ``width`` the channels of the first stage (64 in the paper
+    network; smaller values make a cheaper network of the same shape).
+    """
+
+    def __init__(self, in_channels: int = 3, width: int = 64) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU()
+        )
+        layers, channels = [], width
+        for stage, stride in enumerate((1, 2, 2, 2)):
+            out = width * 2**stage
+            layers += [BasicBlock(channels, out, stride), BasicBlock(out, out)]
+            channels = out
+        self.layers = nn.Sequential(*layers)
+        self.out_dim = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(self.stem(x)).mean(dim=(2, 3))
+
+
+class ConvNet(nn.Module):
+    """A small ConvNet: four ``conv3x3-BN-ReLU`` blocks, the last three with stride 2.
+
+    x (B, C, H, W) -> features (B, 8 * width).
+    """
+
+    def __init__(self, in_channels: int = 3, width: int = 32) -> None:
+        super().__init__()
+        blocks, channels = [], in_channels
+        for stage, stride in enumerate((1, 2, 2, 2)):
+            out = width * 2**stage
+            blocks += [nn.Conv2d(channels, out, 3, stride, 1, bias=False), nn.BatchNorm2d(out), nn.ReLU()]
+            channels = out
+        self.layers = nn.Sequential(*blocks)
+        self.out_dim = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x).mean(dim=(2, 3))
+
+
+def make_encoder(name: str, in_channels: int = 3, width: int | None = None) -> nn.Module:
+    """An encoder by name: ``"resnet18"`` (width 64) or ``"convnet"`` (width 32)."""
+    if name == "resnet18":
+        return ResNet18(in_channels, width or 64)
+    if name == "convnet":
+        return ConvNet(in_channels, width or 32)
+    raise ValueError(f"backbone is {name!r}; use one of {BACKBONES}.")
+
+
+def mlp(in_dim: int, hidden_dim: int, out_dim: int, layers: int = 2) -> nn.Sequential:
+    """A projector: ``layers - 1`` blocks of ``Linear-BN-ReLU``, then a ``Linear``.
+
+    (B, in_dim) -> (B, out_dim).
+    """
+    if layers < 1:
+        raise ValueError(f"layers must be >= 1, got {layers}.")
+    modules: list[nn.Module] = []
+    dim = in_dim
+    for _ in range(layers - 1):
+        modules += [nn.Linear(dim, hidden_dim), nn.BatchNorm1d(hidden_dim), nn.ReLU()]
+        dim = hidden_dim
+    modules.append(nn.Linear(dim, out_dim))
+    return nn.Sequential(*modules)
+
+
+class SSLModel(nn.Module):
+    """An encoder, a projector for the primary image, and an optional component projector.
+
+    ``embed(x)`` gives the primary embedding z (B, proj_dim); ``embed_components(c)``
+    takes components (B, K, C, h, w), runs them through the *same* encoder in one batched
+    pass and returns (B, K, component_dim).
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        proj_dim: int = 128,
+        hidden_dim: int = 512,
+        component_dim: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.projector = mlp(encoder.out_dim, hidden_dim, proj_dim)
+        self.component_projector = (
+            mlp(encoder.out_dim, hidden_dim, component_dim) if component_dim else None
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Encoder features (B, F): what downstream probes use."""
+        return self.encoder(x)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, C, H, W) -> primary embedding (B, proj_dim)."""
+        return self.projector(self.encoder(x))
+
+    def embed_components(self, components: torch.Tensor) -> torch.Tensor:
+        """components (B, K, C, h, w) -> (B, K, component_dim)."""
+        if self.component_projector is None:
+            raise RuntimeError(
+                "this model has no component projector; build it with component_dim set "
+                "(the SpliCER-style variants do this for you)."
+            )
+        batch, k = components.shape[:2]
+        features = self.encoder(components.flatten(0, 1))
+        return self.component_projector(features).unflatten(0, (batch, k))

@@ -1,0 +1,155 @@
+"""Probes: what a frozen encoder's features say about each factor of the data.
+
+Two questions, kept apart throughout the book:
+
+* **decodability**: can a feature be read out at all? A linear probe is fitted on a
+  variant's training split and scored on the same variant's test split; on the randomised
+  variants the other half cannot help, so the score says what the encoder holds about
+  this factor;
+* **reliance**: does a classifier trained the obvious way use the feature? A *naive*
+  probe is fitted on correlated training data and scored on a randomised test split.
+
+Linear probes are multinomial logistic regressions (scikit-learn) on standardised
+features; the kNN probe is a distance-weighted 20-nearest-neighbour vote under cosine
+distance. Results are plain dicts ``{split: {factor: accuracy}}`` and arrays.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.preprocessing import StandardScaler
+
+from .config import resolve_device
+
+FACTORS = ("digit", "object")
+
+
+@torch.no_grad()
+def extract_features(
+    encode: Callable[[torch.Tensor], torch.Tensor],
+    images: torch.Tensor,
+    batch_size: int = 512,
+    device: str | torch.device | None = None,
+) -> np.ndarray:
+    """Features of uint8 images (N, C, H, W) under ``encode`` (e.g. ``model.encoder``): (N, F).
+
+    A module given as ``encode`` is put in eval mode and moved to the device.
+    """
+    if images.dtype != torch.uint8 or images.ndim != 4:
+        raise ValueError(f"images must be (N, C, H, W) uint8, got {tuple(images.shape)} {images.dtype}.")
+    device = resolve_device(device)
+    if isinstance(encode, torch.nn.Module):
+        encode.eval().to(device)
+    out = [
+        encode(images[i : i + batch_size].to(device).float() / 255).float().cpu()
+        for i in range(0, len(images), batch_size)
+    ]
+    return torch.cat(out).numpy()
+
+
+def _check(train_x: np.ndarray, train_y, test_x: np.ndarray, test_y) -> tuple[np.ndarray, np.ndarray]:
+    train_y, test_y = np.asarray(train_y), np.asarray(test_y)
+    if len(train_x) != len(train_y) or len(test_x) != len(test_y):
+        raise ValueError(
+            f"features and labels differ in length: train {len(train_x)} vs {len(train_y)}, "
+            f"test {len(test_x)} vs {len(test_y)}."
+        )
+    if train_x.shape[1:] != test_x.shape[1:]:
+        raise ValueError(f"train and test features differ in width: {train_x.shape} vs {test_x.shape}.")
+    return train_y, test_y
+
+
+def linear_probe(
+    train_x: np.ndarray, train_y, test_x: np.ndarray, test_y, max_iter: int = 500, C: float = 1.0
+) -> float:
+    """Test accuracy of a logistic regression fitted on standardised training features.
+
+    train_x: (N, F), train_y: (N,), test_x: (M, F), test_y: (M,).
+    """
+    train_y, test_y = _check(train_x, train_y, test_x, test_y)
+    scaler = StandardScaler().fit(train_x)
+    classifier = LogisticRegression(max_iter=max_iter, C=C)
+    classifier.fit(scaler.transform(train_x), train_y)
+    return float(classifier.score(scaler.transform(test_x), test_y))
+
+
+def knn_probe(train_x: np.ndarray, train_y, test_x: np.ndarray, test_y, k: int = 20) -> float:
+    """Test accuracy of a distance-weighted k-nearest-neighbour vote under cosine distance."""
+    train_y, test_y = _check(train_x, train_y, test_x, test_y)
+    classifier = KNeighborsClassifier(n_neighbors=min(k, len(train_x)), metric="cosine", weights="distance")
+    return float(classifier.fit(train_x, train_y).score(test_x, test_y))
+
+
+def evaluate(
+    encode: Callable[[torch.Tensor], torch.Tensor],
+    data: Mapping[str, Mapping],
+    factors: Sequence[str] = FACTORS,
+    knn: bool = True,
+    device: str | torch.device | None = None,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """All the probes of a frozen encoder on a data set with train/test variants.
+
+    ``data`` is ``{"train": {variant: set}, "test": {variant: set}}`` as made by
+    :func:`splicer_tutorial.dominoes.make_dominoes`; each set has ``images`` and
+    ``labels(factor)``. Returns::
+
+        {"probes":       {variant: {factor: accuracy}},   # decodability
+         "naive_probes": {variant: {factor: accuracy}},   # fitted on train["correlated"]
+         "knn":          {variant: {factor: accuracy}}}   # if knn
+    """
+    train, test = data["train"], data["test"]
+    missing = sorted(set(test) - set(train))
+    if missing:
+        raise ValueError(f"variants {missing} have a test split but no train split to fit the probe on.")
+    feats = {
+        (split, variant): extract_features(encode, sets[variant].images, device=device)
+        for split, sets in (("train", train), ("test", test))
+        for variant in test
+    }
+    if "correlated" in train and ("train", "correlated") not in feats:
+        feats["train", "correlated"] = extract_features(encode, train["correlated"].images, device=device)
+    results: dict[str, dict] = {"probes": {}, "naive_probes": {}}
+    if knn:
+        results["knn"] = {}
+    for variant in test:
+        x_train, x_test = feats["train", variant], feats["test", variant]
+        for factor in factors:
+            y_train, y_test = train[variant].labels(factor).numpy(), test[variant].labels(factor).numpy()
+            results["probes"].setdefault(variant, {})[factor] = linear_probe(x_train, y_train, x_test, y_test)
+            if knn:
+                results["knn"].setdefault(variant, {})[factor] = knn_probe(x_train, y_train, x_test, y_test)
+            if "correlated" in train:
+                y_naive = train["correlated"].labels(factor).numpy()
+                results["naive_probes"].setdefault(variant, {})[factor] = linear_probe(
+                    feats["train", "correlated"], y_naive, x_test, y_test
+                )
+    return results
+
+
+def chunk_probe_matrix(
+    train_z: np.ndarray,
+    train_labels: Mapping[str, np.ndarray],
+    test_z: np.ndarray,
+    test_labels: Mapping[str, np.ndarray],
+    num_chunks: int,
+) -> np.ndarray:
+    """Linear-probe accuracy of each chunk of an embedding for each factor: (K, F).
+
+    train_z: (N, D) and test_z: (M, D) embeddings (e.g. ``model.embed``), split into
+    ``num_chunks`` equal chunks as SpliCER splits them; factors in the order of
+    ``train_labels``. A SpliCER model should show each chunk specialising in its component.
+    """
+    if train_z.shape[1] % num_chunks:
+        raise ValueError(f"the embedding width {train_z.shape[1]} does not divide into {num_chunks} chunks.")
+    width = train_z.shape[1] // num_chunks
+    matrix = np.zeros((num_chunks, len(train_labels)))
+    for k in range(num_chunks):
+        cols = slice(k * width, (k + 1) * width)
+        for j, factor in enumerate(train_labels):
+            matrix[k, j] = linear_probe(train_z[:, cols], train_labels[factor], test_z[:, cols], test_labels[factor])
+    return matrix

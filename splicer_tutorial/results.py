@@ -1,0 +1,70 @@
+"""Result files: what every run writes, with the provenance to reproduce it.
+
+A result is a JSON object holding what was measured plus ``command``, ``device``,
+``versions``, ``seed`` and ``date``. Full-mode numbers shown in the book are read from
+such files under ``results/``, never typed in by hand.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import shlex
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+PACKAGES = ("torch", "kornia", "numpy", "scikit-learn", "splicer-tutorial")
+RESULTS_ENV = "SPLICER_RESULTS_DIR"
+
+
+def results_dir() -> Path:
+    """Where full-mode result files live: ``$SPLICER_RESULTS_DIR``, else the repository's ``results/``."""
+    return Path(os.environ.get(RESULTS_ENV) or Path(__file__).resolve().parents[1] / "results")
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and of the packages that shape a result."""
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def describe_device(device: torch.device) -> str:
+    """A readable name of the device, e.g. ``"cuda: NVIDIA H200"`` or ``"cpu (2 threads)"``."""
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def provenance(device: torch.device, command: list[str] | None = None) -> dict[str, Any]:
+    """Command line, device, versions and UTC date of a run."""
+    return {
+        "command": shlex.join(command if command is not None else [Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "device": describe_device(device),
+        "versions": versions(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def save(result: dict[str, Any], path: str | Path) -> Path:
+    """Write a result as indented JSON (folders made as needed)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    return path
+
+
+def load(pattern: str, folder: str | Path | None = None) -> list[dict[str, Any]]:
+    """All result files matching a glob ``pattern`` in ``folder`` (default :func:`results_dir`), by name."""
+    folder = Path(folder) if folder is not None else results_dir()
+    return [json.loads(p.read_text()) for p in sorted(folder.glob(pattern))]

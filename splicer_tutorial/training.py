@@ -1,0 +1,268 @@
+"""Pretraining: one ``pretrain`` function for every method and variant.
+
+A run is described by a :class:`TrainConfig` (method, variant, network, deconstruction,
+augmentation, optimiser) and trained on a uint8 image tensor that is moved to the device
+once; batches are indexed there and turned into floats on the fly. ``pretrain`` is seeded,
+shows a progress bar, returns the trained :class:`~splicer_tutorial.models.SSLModel` with a
+history (loss per step, an optional online linear probe per factor, throughput), and saves
+or reloads a checkpoint when given a path.
+
+One step of SpliCER (``variant="splicer"``) on a batch x (B, C, H, W):
+
+1. two augmented views of x give the primary embeddings z1, z2 (B, D);
+2. x is deconstructed into K components (B, K, C, h, w), each augmented once, encoded
+   by the same encoder and projected to c (B, K, D/K);
+3. the loss registers chunk k of z1 and z2 to c_k (see :mod:`splicer_tutorial.losses`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import config as config_module
+from .augment import SSLAugment
+from .deconstruct import by_sections, grid_boxes
+from .losses import VARIANTS, make_loss
+from .models import SSLModel, make_encoder
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a pretraining run (saved with every checkpoint and result)."""
+
+    method: str = "simclr"  # simclr | vicreg
+    variant: str = "baseline"  # baseline | splicer | sigma_je | average
+    backbone: str = "convnet"  # convnet | resnet18
+    width: int | None = None  # encoder width; None: the backbone's default
+    proj_dim: int = 128
+    hidden_dim: int = 512
+    sections: tuple[int, int] = (2, 1)  # components: a rows x cols grid of boxes (2x1: a domino's halves)
+    fill: str = "zero"  # zero | crop
+    same_geometry: bool = False  # augment components with the primary view's crop and flip
+    lam: float = 1.0  # weight of the component terms
+    keep_primary: bool = True  # keep the ordinary two-view term
+    temperature: float = 0.2
+    augment: str = "rgb"  # rgb | channels
+    crop_scale: tuple[float, float] = (0.25, 1.0)
+    epochs: int = 10
+    batch_size: int = 256
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    amp: bool = True  # bf16 autocast on a GPU (never on the CPU)
+
+    def __post_init__(self) -> None:
+        self.sections = tuple(self.sections)
+        self.crop_scale = tuple(self.crop_scale)
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant is {self.variant!r}; use one of {sorted(VARIANTS)}.")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
+        if self.batch_size < 2:
+            raise ValueError("batch_size must be at least 2: contrastive losses need negatives.")
+
+    @property
+    def num_components(self) -> int:
+        return self.sections[0] * self.sections[1]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class History:
+    """What happened during pretraining."""
+
+    loss: list[float] = field(default_factory=list)  # per step
+    epoch_loss: list[float] = field(default_factory=list)
+    online_probe: dict[str, list[float]] = field(default_factory=dict)  # factor -> accuracy per epoch
+    wall_s: float = 0.0
+    images_per_s: float = 0.0
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and PyTorch's generators (kornia draws from PyTorch's)."""
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build(config: TrainConfig, in_channels: int = 3) -> tuple[SSLModel, nn.Module]:
+    """The model and loss a config describes."""
+    loss = make_loss(
+        config.method, config.variant, config.num_components, config.temperature, config.lam, config.keep_primary
+    )
+    component_dim = None if config.variant == "baseline" else loss.component_dim(config.proj_dim)
+    encoder = make_encoder(config.backbone, in_channels, config.width)
+    return SSLModel(encoder, config.proj_dim, config.hidden_dim, component_dim), loss
+
+
+def _as_uint8_images(images: torch.Tensor) -> torch.Tensor:
+    if not isinstance(images, torch.Tensor) or images.ndim != 4:
+        raise ValueError("images must be a (N, C, H, W) tensor; pass e.g. dominoes['train']['correlated'].images.")
+    if images.dtype != torch.uint8:
+        raise ValueError(f"images must be uint8 (0-255), got {images.dtype}; keep the data set's uint8 images.")
+    return images
+
+
+def training_step(
+    model: SSLModel, loss_fn: nn.Module, augment: SSLAugment, x: torch.Tensor, config: TrainConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step's loss and the first view's encoder features (for the online probe).
+
+    x: (B, C, H, W) float in [0, 1].
+    """
+    batch = x.shape[0]
+    if config.variant == "baseline":
+        views = augment(x.repeat(2, 1, 1, 1))
+        components = None
+    else:
+        boxes = grid_boxes(x.shape[2], x.shape[3], *config.sections)
+        parts = by_sections(x, boxes, config.fill)
+        first, components = augment.with_components(x, parts, config.same_geometry)
+        views = torch.cat([first, augment(x)])
+    features = model.encoder(views)
+    z1, z2 = model.projector(features).chunk(2)
+    if components is None:
+        loss = loss_fn(z1, z2)
+    else:
+        loss = loss_fn([z1, z2], model.embed_components(components))
+    return loss, features[:batch]
+
+
+def pretrain(
+    images: torch.Tensor,
+    config: TrainConfig | None = None,
+    probe_labels: dict[str, torch.Tensor] | None = None,
+    checkpoint: str | Path | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+) -> tuple[SSLModel, History]:
+    """Pretrain a model on ``images`` (N, C, H, W) uint8 and return ``(model, history)``.
+
+    Args:
+        images: the training images; moved to the device once.
+        config: the run; ``TrainConfig()`` when left out.
+        probe_labels: optional ``{factor: labels (N,)}``; an online linear probe per factor
+            is trained on detached features and its accuracy recorded each epoch.
+        checkpoint: a ``.pt`` path; when it exists and holds a run of the same config,
+            it is loaded instead of training; otherwise the run is saved there.
+        device: ``None`` or ``"auto"`` chooses a GPU when there is one.
+        progress: show a progress bar.
+    """
+    config = config or TrainConfig()
+    images = _as_uint8_images(images)
+    device = config_module.resolve_device(device)
+    if checkpoint is not None and Path(checkpoint).exists():
+        return load_checkpoint(checkpoint, expected=config, in_channels=images.shape[1])
+
+    seed_everything(config.seed)
+    model, loss_fn = build(config, images.shape[1])
+    model.to(device)
+    augment = SSLAugment(config.augment, crop_scale=config.crop_scale).to(device)
+    data = images.to(device)
+    n = len(data)
+    batch_size = min(config.batch_size, n)
+    steps_per_epoch = n // batch_size
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.1
+    )
+    probes = _online_probes(model.encoder.out_dim, probe_labels, n, device)
+    probe_optimiser = torch.optim.Adam(probes.parameters(), lr=1e-2) if probes else None
+    labels = {f: y.to(device) for f, y in (probe_labels or {}).items()}
+    use_amp = config.amp and device.type == "cuda"
+
+    history = History(online_probe={f: [] for f in labels})
+    start = time.perf_counter()
+    model.train()
+    bar = tqdm(range(config.epochs), desc=f"{config.method}/{config.variant}", disable=not progress)
+    for _ in bar:
+        order = torch.randperm(n, device=device)
+        epoch_losses, correct = [], {f: 0 for f in labels}
+        for step in range(steps_per_epoch):
+            index = order[step * batch_size : (step + 1) * batch_size]
+            x = data[index].float() / 255
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                loss, features = training_step(model, loss_fn, augment, x, config)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"the loss became {loss.item()} at epoch {len(history.epoch_loss)}, step {step}; "
+                    "lower lr or raise temperature."
+                )
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            history.loss.append(loss.item())
+            epoch_losses.append(history.loss[-1])
+            if probes:
+                probe_loss = 0.0
+                for factor, head in probes.items():
+                    logits = head(features.detach().float())
+                    probe_loss = probe_loss + nn.functional.cross_entropy(logits, labels[factor][index])
+                    correct[factor] += (logits.argmax(1) == labels[factor][index]).sum().item()
+                probe_optimiser.zero_grad(set_to_none=True)
+                probe_loss.backward()
+                probe_optimiser.step()
+        history.epoch_loss.append(float(np.mean(epoch_losses)))
+        for factor in labels:
+            history.online_probe[factor].append(correct[factor] / (steps_per_epoch * batch_size))
+        bar.set_postfix(loss=f"{history.epoch_loss[-1]:.3f}")
+    history.wall_s = time.perf_counter() - start
+    history.images_per_s = config.epochs * steps_per_epoch * batch_size / history.wall_s
+    model.eval()
+    if checkpoint is not None:
+        save_checkpoint(checkpoint, model, config, history)
+    return model, history
+
+
+def _online_probes(dim: int, labels: dict | None, n: int, device: torch.device) -> nn.ModuleDict:
+    heads = nn.ModuleDict()
+    for factor, y in (labels or {}).items():
+        if len(y) != n:
+            raise ValueError(f"probe_labels[{factor!r}] has {len(y)} labels for {n} images; they must match.")
+        heads[factor] = nn.Linear(dim, int(y.max()) + 1)
+    return heads.to(device)
+
+
+def save_checkpoint(path: str | Path, model: SSLModel, config: TrainConfig, history: History) -> None:
+    """Save the weights, the config and the history to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(
+        {"config": config.to_dict(), "model": model.state_dict(), "history": history.to_dict()}, path
+    )
+
+
+def load_checkpoint(
+    path: str | Path, expected: TrainConfig | None = None, in_channels: int = 3
+) -> tuple[SSLModel, History]:
+    """Load a run saved by :func:`save_checkpoint`; with ``expected``, insist on the same config."""
+    state = torch.load(Path(path), map_location="cpu", weights_only=False)
+    config = TrainConfig(**state["config"])
+    if expected is not None and config.to_dict() != expected.to_dict():
+        differ = {k: (v, expected.to_dict()[k]) for k, v in config.to_dict().items() if v != expected.to_dict()[k]}
+        raise ValueError(
+            f"checkpoint {path} holds a different run (saved vs asked: {json.dumps(differ, default=str)}); "
+            "delete it or pass another checkpoint path."
+        )
+    model, _ = build(config, in_channels)
+    model.load_state_dict(state["model"])
+    model.eval()
+    return model, History(**state["history"])
