@@ -3,8 +3,9 @@
 * ``data``: where the data folder is and which files are found, verified or missing.
 * ``run``: one pretraining plus probing run, written as JSON with its provenance.
 
-It calls the same functions the chapters call. A wrong argument exits with status 2
-and a one-line message.
+It calls the same functions the chapters call. A malformed argument exits with status 2,
+a value the run rejects (``--epochs 0``, ``--device cuda`` without a GPU) with status 1;
+both with a one-line message and no traceback.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m splicer_tutorial", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="python -m splicer_tutorial", description=__doc__.splitlines()[0].replace("``", "'"))
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     commands.add_parser("data", help="report the data folder and the files found in it")
 

@@ -26,7 +26,7 @@ def mode(override: str | None = None) -> str:
     ``override`` wins when given; otherwise ``$SPLICER_MODE``; otherwise ``"full"`` with a
     CUDA GPU and ``"fast"`` without one.
     """
-    value = override if override is not None else os.environ.get(MODE_ENV, "").strip()
+    value = (override if override is not None else os.environ.get(MODE_ENV, "")).strip()
     if not value:
         return "full" if torch.cuda.is_available() else "fast"
     value = value.lower()
@@ -48,7 +48,13 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     """Turn ``None``, ``"auto"``, ``"cpu"``, ``"cuda"`` ... into a usable ``torch.device``."""
     if device is None or device == "auto":
         return default_device()
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(
+            f"device is {device!r}, which torch does not know ({error}); use 'cpu', 'cuda', "
+            "'cuda:0', ... or leave it out to choose automatically."
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             f"device is {str(device)!r}, but this machine has no CUDA GPU; "

@@ -125,7 +125,7 @@ def by_channels(x: torch.Tensor, groups: Sequence[Sequence[int]]) -> torch.Tenso
     keep = torch.zeros(len(groups), channels, dtype=x.dtype, device=x.device)
     for k, group in enumerate(groups):
         group = list(group)
-        bad = [c for c in group if not (isinstance(c, int) and 0 <= c < channels)]
+        bad = [c for c in group if isinstance(c, bool) or not (isinstance(c, int) and 0 <= c < channels)]
         if not group or bad:
             raise ValueError(
                 f"groups[{k}] = {group!r} must be a non-empty list of channel indices in "

@@ -29,9 +29,13 @@ def to_display(image: torch.Tensor) -> np.ndarray:
 
 
 def show_images(
-    images: torch.Tensor, titles: Sequence[str] | None = None, columns: int = 8, height: float = 2.2
+    images: torch.Tensor,
+    titles: Sequence[str] | None = None,
+    columns: int = 8,
+    height: float = 2.2,
+    title: str | None = None,
 ) -> plt.Figure:
-    """A grid of images (N, C, H, W) with optional titles."""
+    """A grid of images (N, C, H, W) with optional titles per image and for the figure."""
     n = len(images)
     rows = (n + columns - 1) // columns
     fig, axes = plt.subplots(rows, columns, figsize=(FIGURE_WIDTH, height * rows), squeeze=False)
@@ -41,6 +45,8 @@ def show_images(
             ax.imshow(to_display(images[i]), cmap="gray", vmin=0, vmax=1)
             if titles is not None:
                 ax.set_title(titles[i], fontsize=9)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
 
@@ -51,9 +57,7 @@ def show_dominoes(dominoes, n: int = 8, class_names: Sequence[str] | None = None
     for d, o in zip(dominoes.digit[:n].tolist(), dominoes.object[:n].tolist()):
         obj = class_names[o] if class_names is not None else str(o)
         titles.append(f"digit {d}\n{obj}")
-    fig = show_images(dominoes.images[:n], titles, columns=min(n, 8))
-    fig.suptitle(dominoes.name, y=1.02)
-    return fig
+    return show_images(dominoes.images[:n], titles, columns=min(n, 8), title=dominoes.name)
 
 
 def show_components(images: torch.Tensor, components: torch.Tensor, n: int = 4) -> plt.Figure:
@@ -152,7 +156,7 @@ def plot_umap(
     """
     import umap  # imported here: slow to import, and only this figure needs it
 
-    points = umap.UMAP(n_neighbors=n_neighbors, random_state=seed).fit_transform(features)
+    points = umap.UMAP(n_neighbors=n_neighbors, random_state=seed, n_jobs=1).fit_transform(features)
     fig, axes = plt.subplots(1, len(labels), figsize=(FIGURE_WIDTH, FIGURE_WIDTH / len(labels)), squeeze=False)
     for ax, (name, y) in zip(axes[0], labels.items()):
         scatter = ax.scatter(points[:, 0], points[:, 1], c=y, cmap="tab10", s=3, vmin=-0.5, vmax=9.5)

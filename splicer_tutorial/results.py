@@ -24,8 +24,14 @@ RESULTS_ENV = "SPLICER_RESULTS_DIR"
 
 
 def results_dir() -> Path:
-    """Where full-mode result files live: ``$SPLICER_RESULTS_DIR``, else the repository's ``results/``."""
-    return Path(os.environ.get(RESULTS_ENV) or Path(__file__).resolve().parents[1] / "results")
+    """Where result files live: ``$SPLICER_RESULTS_DIR``, else the checkout's ``results/``.
+
+    (For a package installed from a wheel, without a checkout: ``./results``.)
+    """
+    if os.environ.get(RESULTS_ENV):
+        return Path(os.environ[RESULTS_ENV])
+    checkout = Path(__file__).resolve().parents[1]
+    return (checkout if (checkout / "pyproject.toml").exists() else Path.cwd()) / "results"
 
 
 def versions() -> dict[str, str]:

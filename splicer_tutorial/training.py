@@ -169,7 +169,8 @@ def pretrain(
     images = _as_uint8_images(images)
     device = config_module.resolve_device(device)
     if checkpoint is not None and Path(checkpoint).exists():
-        return load_checkpoint(checkpoint, expected=config, in_channels=images.shape[1])
+        model, history = load_checkpoint(checkpoint, expected=config, in_channels=images.shape[1])
+        return model.to(device), history
 
     seed_everything(config.seed)
     model, loss_fn = build(config, images.shape[1])
@@ -245,9 +246,18 @@ def save_checkpoint(path: str | Path, model: SSLModel, config: TrainConfig, hist
     """Save the weights, the config and the history to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(
-        {"config": config.to_dict(), "model": model.state_dict(), "history": history.to_dict()}, path
-    )
+    state = {
+        "config": config.to_dict(),
+        "in_channels": _in_channels(model),
+        "model": model.state_dict(),
+        "history": history.to_dict(),
+    }
+    torch.save(state, path)
+
+
+def _in_channels(model: SSLModel) -> int:
+    first_conv = next(m for m in model.encoder.modules() if isinstance(m, nn.Conv2d))
+    return first_conv.in_channels
 
 
 def load_checkpoint(
@@ -261,6 +271,12 @@ def load_checkpoint(
         raise ValueError(
             f"checkpoint {path} holds a different run (saved vs asked: {json.dumps(differ, default=str)}); "
             "delete it or pass another checkpoint path."
+        )
+    saved_channels = state.get("in_channels", in_channels)
+    if saved_channels != in_channels:
+        raise ValueError(
+            f"checkpoint {path} was trained on {saved_channels}-channel images, but these have "
+            f"{in_channels}; pass another checkpoint path."
         )
     model, _ = build(config, in_channels)
     model.load_state_dict(state["model"])

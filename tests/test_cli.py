@@ -1,0 +1,271 @@
+"""Tests of the command line (splicer_tutorial.cli) and the code behind it
+(splicer_tutorial.experiments, splicer_tutorial.results).
+
+The end-to-end run uses the shipped data (skipped when absent) with a tiny preset, so it
+takes seconds; only ``--help`` goes through a subprocess, to check the module entry point.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+import torch
+
+from splicer_tutorial import cli, experiments, results
+from splicer_tutorial.training import TrainConfig
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+SHIPPED = ("mnist_test.npz", "cifar10_test.npz")
+VARIANTS = {"correlated", "mnist_randomised", "cifar_randomised"}
+
+TINY_PRESET = {
+    "data": {"downsample": 4, "max_per_class": 20},
+    "train": {"backbone": "convnet", "width": 4, "proj_dim": 16, "hidden_dim": 32,
+              "epochs": 1, "batch_size": 64, "lr": 3e-3},
+}
+
+
+def _find_shipped() -> Path | None:
+    candidates = [SHARED_DATA]
+    if os.environ.get("SPLICER_DATA_DIR"):
+        candidates.append(Path(os.environ["SPLICER_DATA_DIR"]))
+    for folder in candidates:
+        if all((folder / name).is_file() for name in SHIPPED):
+            return folder
+    return None
+
+
+_SHIPPED_DIR = _find_shipped()
+
+
+@pytest.fixture
+def shipped_dir(monkeypatch: pytest.MonkeyPatch) -> Path:
+    if _SHIPPED_DIR is None:
+        pytest.skip(f"shipped data not found in {SHARED_DATA} or $SPLICER_DATA_DIR")
+    monkeypatch.setenv("SPLICER_DATA_DIR", str(_SHIPPED_DIR))
+    monkeypatch.setenv("SPLICER_OFFLINE", "1")
+    return _SHIPPED_DIR
+
+
+@pytest.fixture
+def tiny_presets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(experiments, "PRESETS", {"fast": TINY_PRESET, "full": TINY_PRESET})
+    monkeypatch.delenv("SPLICER_MODE", raising=False)
+
+
+# ------------------------------------------------------------------ arguments
+
+
+def test_module_entry_point_help() -> None:
+    done = subprocess.run([sys.executable, "-m", "splicer_tutorial", "--help"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "usage: python -m splicer_tutorial" in done.stdout
+    assert "data" in done.stdout and "run" in done.stdout
+
+
+def test_run_help_lists_the_choices(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["run", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for word in ("--method", "--variant", "simclr", "vicreg", "splicer", "sigma_je", "--no-knn", "--out"):
+        assert word in out
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["run", "--method", "byol", "--out", "x.json"], "--method"),
+    (["run", "--variant", "split", "--out", "x.json"], "--variant"),
+    (["run", "--epochs", "two", "--out", "x.json"], "--epochs"),
+    (["run"], "--out"),
+    (["train"], "invalid choice"),
+    ([], "required"),
+])
+def test_bad_arguments_exit_2_with_one_line(capsys: pytest.CaptureFixture, argv, named: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("python -m splicer_tutorial") and "error:" in lines[0]
+    assert named in lines[0]
+    assert "Traceback" not in captured.err and captured.out == ""
+
+
+def test_value_error_in_a_run_is_one_line_and_status_1(capsys, tmp_path, tiny_presets) -> None:
+    out = tmp_path / "r.json"
+    assert cli.main(["run", "--epochs", "0", "--mode", "fast", "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("python -m splicer_tutorial run: error: ")
+    assert "epochs must be >= 1" in lines[0]
+    assert not out.exists()
+
+
+def test_missing_data_is_reported_not_raised(capsys, tmp_path, tiny_presets, monkeypatch) -> None:
+    monkeypatch.setenv("SPLICER_DATA_DIR", str(tmp_path / "empty"))
+    monkeypatch.setenv("SPLICER_OFFLINE", "1")
+    assert cli.main(["run", "--mode", "fast", "--out", str(tmp_path / "r.json")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("python -m splicer_tutorial run: error: ") and "Traceback" not in err
+
+
+def test_unknown_device_is_a_one_line_error(capsys, tmp_path, shipped_dir, tiny_presets) -> None:
+    status = cli.main(["run", "--mode", "fast", "--device", "gpu", "--out", str(tmp_path / "r.json")])
+    assert status != 0
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "device" in err
+
+
+# ------------------------------------------------------------------ data
+
+
+def test_data_reports_the_folder_and_missing_files(capsys, tmp_path, monkeypatch) -> None:
+    folder = tmp_path / "data here"
+    folder.mkdir()
+    monkeypatch.setenv("SPLICER_DATA_DIR", str(folder))
+    monkeypatch.setenv("SPLICER_OFFLINE", "1")
+    assert cli.main(["data"]) == 0
+    out = capsys.readouterr().out
+    assert str(folder) in out.splitlines()[0]
+    assert "SPLICER_OFFLINE" in out
+    for name in ("mnist_train", "mnist_test", "cifar10_train", "cifar10_test"):
+        line = next(l for l in out.splitlines() if l.startswith(name))
+        assert "missing" in line
+
+
+def test_data_reports_shipped_files_verified(capsys, shipped_dir: Path) -> None:
+    assert cli.main(["data"]) == 0
+    out = capsys.readouterr().out
+    for name in ("mnist_test", "cifar10_test"):
+        line = next(l for l in out.splitlines() if l.startswith(name))
+        assert "verified" in line
+
+
+# ------------------------------------------------------------------ run, end to end
+
+
+def test_run_end_to_end_writes_json(capsys, tmp_path, shipped_dir, tiny_presets) -> None:
+    out = tmp_path / "runs" / "tiny.json"
+    argv = ["run", "--mode", "fast", "--variant", "splicer", "--epochs", "1", "--no-knn",
+            "--device", "cpu", "--seed", "3", "--out", str(out)]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert f"wrote {out}" in printed
+    result = json.loads(out.read_text())
+    for key in ("config", "device", "versions", "wall_s", "probes", "naive_probes", "command", "date",
+                "history", "chance", "data", "image_shape", "mode", "seed"):
+        assert key in result, key
+    assert "knn" not in result
+    assert result["config"]["variant"] == "splicer" and result["config"]["epochs"] == 1
+    assert result["config"]["width"] == 4 and result["config"]["seed"] == 3 and result["seed"] == 3
+    assert result["mode"] == "fast"
+    assert result["device"].startswith("cpu")
+    assert result["command"] == shlex.join(["python", "-m", "splicer_tutorial", *argv])
+    assert result["versions"]["python"] == platform.python_version()
+    assert result["versions"]["torch"] == metadata.version("torch")
+    assert result["image_shape"] == [3, 16, 8]  # 3x64x32 downsampled by 4
+    assert result["chance"] == pytest.approx(0.1)
+    assert result["data"]["train"]["correlated"] == 200 and result["data"]["test"]["correlated"] == 200
+    assert result["wall_s"] > 0
+    assert len(result["history"]["epoch_loss"]) == 1
+    assert set(result["history"]["online_probe"]) == {"digit", "object"}
+    for kind in ("probes", "naive_probes"):
+        assert set(result[kind]) == VARIANTS
+        for accuracies in result[kind].values():
+            assert set(accuracies) == {"digit", "object"}
+            assert all(0.0 <= a <= 1.0 for a in accuracies.values())
+    for variant in VARIANTS:
+        assert variant in printed
+
+
+# ------------------------------------------------------------------ experiments
+
+
+def test_train_config_from_preset_with_overrides(tiny_presets) -> None:
+    cfg = experiments.train_config("fast", variant="sigma_je", lr=0.5)
+    assert isinstance(cfg, TrainConfig)
+    assert (cfg.variant, cfg.lr, cfg.width, cfg.batch_size) == ("sigma_je", 0.5, 4, 64)
+
+
+def test_train_config_unknown_field_is_named() -> None:
+    with pytest.raises(ValueError, match=r"unknown TrainConfig fields \['epoch', 'learning_rate'\]"):
+        experiments.train_config("fast", epoch=3, learning_rate=0.1)
+
+
+def test_train_config_follows_the_mode(monkeypatch) -> None:
+    monkeypatch.setenv("SPLICER_MODE", "full")
+    assert experiments.train_config().backbone == "resnet18"
+    assert experiments.train_config("fast").backbone == "convnet"
+    with pytest.raises(ValueError, match=r"mode is 'medium'"):
+        experiments.train_config("medium")
+
+
+def test_load_dominoes_uses_the_preset(shipped_dir, tiny_presets) -> None:
+    data = experiments.load_dominoes("fast", seed=0)
+    assert set(data) == {"train", "test"}
+    for split in ("train", "test"):
+        assert set(data[split]) == VARIANTS
+        for ds in data[split].values():
+            assert ds.images.shape[1:] == (3, 16, 8) and ds.images.dtype == torch.uint8
+            assert len(ds) == 200
+    small = experiments.load_dominoes("fast", seed=0, max_per_class=5)
+    assert len(small["train"]["correlated"]) == 50
+
+
+# ------------------------------------------------------------------ results
+
+
+def test_provenance_fields() -> None:
+    prov = results.provenance(torch.device("cpu"), ["python", "-m", "splicer_tutorial", "run", "--out", "a b.json"])
+    assert set(prov) == {"command", "device", "versions", "date"}
+    assert prov["command"] == "python -m splicer_tutorial run --out 'a b.json'"  # shell-quoted
+    assert prov["device"] == f"cpu ({torch.get_num_threads()} threads)"
+    for name in ("python", "torch", "kornia", "numpy", "scikit-learn", "splicer-tutorial"):
+        assert name in prov["versions"]
+    date = datetime.datetime.fromisoformat(prov["date"])
+    assert date.tzinfo is not None and date.utcoffset() == datetime.timedelta(0)
+    assert abs((datetime.datetime.now(datetime.timezone.utc) - date).total_seconds()) < 3600
+    default = results.provenance(torch.device("cpu"))
+    assert isinstance(default["command"], str) and default["command"]
+
+
+def test_versions_of_missing_packages(monkeypatch) -> None:
+    monkeypatch.setattr(results, "PACKAGES", ("torch", "surely-not-a-package-xyz"))
+    found = results.versions()
+    assert found["surely-not-a-package-xyz"] == "not installed"
+    assert found["torch"] != "not installed"
+
+
+def test_save_and_load_round_trip(tmp_path: Path, monkeypatch) -> None:
+    first = {"probes": {"correlated": {"digit": 0.5}}, "path": Path("x"), "n": 3}
+    saved = results.save(first, tmp_path / "a" / "b" / "run_1.json")
+    assert saved.is_file() and saved.read_text().endswith("\n")
+    results.save({"n": 4}, tmp_path / "a" / "b" / "run_2.json")
+    results.save({"n": 5}, tmp_path / "a" / "b" / "other.json")
+    loaded = results.load("run_*.json", tmp_path / "a" / "b")
+    assert [r["n"] for r in loaded] == [3, 4]
+    assert loaded[0]["path"] == "x"  # non-JSON values written as strings
+    monkeypatch.setenv("SPLICER_RESULTS_DIR", str(tmp_path / "a" / "b"))
+    assert results.results_dir() == tmp_path / "a" / "b"
+    assert [r["n"] for r in results.load("*.json")] == [5, 3, 4]  # sorted by name
+
+
+def test_results_dir_default(monkeypatch) -> None:
+    monkeypatch.delenv("SPLICER_RESULTS_DIR", raising=False)
+    if Path(results.__file__).resolve().parents[1] != REPO:
+        pytest.skip("the package is not imported from this checkout (a non-editable install)")
+    assert results.results_dir() == REPO / "results"
+    monkeypatch.setenv("SPLICER_RESULTS_DIR", "")
+    assert results.results_dir() == REPO / "results"  # an empty variable counts as unset

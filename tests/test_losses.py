@@ -1,0 +1,299 @@
+"""Tests of splicer_tutorial.losses: NT-Xent, VICReg, and the SpliCER family around them."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from splicer_tutorial.losses import (
+    AverageTargetLoss,
+    NTXentLoss,
+    SigmaJELoss,
+    SpliCERLoss,
+    VICRegLoss,
+    covariance_term,
+    invariance_term,
+    make_loss,
+    variance_term,
+)
+
+
+def rand(*shape: int, seed: int = 0) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+def ntxent_by_hand(z1: torch.Tensor, z2: torch.Tensor, t: float) -> float:
+    """The NT-Xent loss written out: one anchor at a time, plain Python sums."""
+    z = [row / row.norm() for row in torch.cat([z1, z2])]
+    n = len(z1)
+    total = 0.0
+    for i in range(2 * n):
+        j = i + n if i < n else i - n
+        sim = lambda a, b: float(z[a] @ z[b]) / t  # noqa: E731
+        denominator = sum(math.exp(sim(i, k)) for k in range(2 * n) if k != i)
+        total += -math.log(math.exp(sim(i, j)) / denominator)
+    return total / (2 * n)
+
+
+# ------------------------------------------------------------------ NT-Xent
+
+
+@pytest.mark.parametrize("n, d, t, seed", [(3, 4, 0.5, 0), (2, 3, 0.1, 1), (5, 8, 1.0, 2)])
+def test_ntxent_matches_the_formula_by_hand(n: int, d: int, t: float, seed: int) -> None:
+    z1, z2 = rand(n, d, seed=seed), rand(n, d, seed=seed + 100)
+    assert NTXentLoss(t)(z1, z2).item() == pytest.approx(ntxent_by_hand(z1, z2, t), rel=1e-10)
+
+
+def test_ntxent_fixed_small_case() -> None:
+    # unit vectors at right angles except the positive pairs, which coincide
+    z1 = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    loss = NTXentLoss(0.5)(z1, z1.clone()).item()
+    # anchor similarities: positive 1, other view of the other image 0, other image 0
+    expected = -math.log(math.exp(2) / (math.exp(2) + 2 * math.exp(0)))
+    assert loss == pytest.approx(expected, rel=1e-12)
+
+
+def test_ntxent_is_symmetric_in_the_views() -> None:
+    z1, z2 = rand(6, 5, seed=3), rand(6, 5, seed=4)
+    loss = NTXentLoss(0.2)
+    assert loss(z1, z2).item() == pytest.approx(loss(z2, z1).item(), rel=1e-12)
+
+
+def test_ntxent_ignores_scale_and_batch_order() -> None:
+    z1, z2 = rand(6, 5, seed=5), rand(6, 5, seed=6)
+    loss = NTXentLoss(0.3)
+    perm = torch.randperm(6, generator=torch.Generator().manual_seed(0))
+    assert loss(3 * z1, 0.5 * z2).item() == pytest.approx(loss(z1, z2).item(), rel=1e-10)
+    assert loss(z1[perm], z2[perm]).item() == pytest.approx(loss(z1, z2).item(), rel=1e-10)
+
+
+@pytest.mark.parametrize("n", [2, 3, 10])
+@pytest.mark.parametrize("t", [0.1, 0.5])
+def test_ntxent_of_identical_embeddings_is_log_2n_minus_1(n: int, t: float) -> None:
+    z = torch.ones(n, 4, dtype=torch.float64) * torch.tensor([1.0, -2.0, 0.5, 3.0], dtype=torch.float64)
+    assert NTXentLoss(t)(z, z.clone()).item() == pytest.approx(math.log(2 * n - 1), rel=1e-12)
+
+
+def test_ntxent_falls_when_positives_align() -> None:
+    z1 = rand(8, 16, seed=7)
+    noise = rand(8, 16, seed=8)
+    loss = NTXentLoss(0.2)
+    assert loss(z1, z1 + 0.1 * noise) < loss(z1, z1 + noise) < loss(z1, noise)
+
+
+@pytest.mark.parametrize("t", [0.0, -1.0])
+def test_ntxent_temperature_must_be_positive(t: float) -> None:
+    with pytest.raises(ValueError, match=r"temperature must be > 0"):
+        NTXentLoss(t)
+
+
+@pytest.mark.parametrize("loss", [NTXentLoss(), VICRegLoss()])
+def test_pair_shape_errors(loss) -> None:
+    with pytest.raises(ValueError, match=r"same shape \(B, D\), got \(4, 3\) and \(4, 2\)"):
+        loss(torch.rand(4, 3), torch.rand(4, 2))
+    with pytest.raises(ValueError, match=r"same shape"):
+        loss(torch.rand(4, 3, 1), torch.rand(4, 3, 1))
+    with pytest.raises(ValueError, match=r"a batch of at least 2 is needed, got 1"):
+        loss(torch.rand(1, 3), torch.rand(1, 3))
+
+
+# ------------------------------------------------------------------ VICReg
+
+
+def test_invariance_term() -> None:
+    z = rand(5, 3)
+    assert invariance_term(z, z.clone()).item() == 0.0
+    assert invariance_term(z, z + 2).item() == pytest.approx(4.0)
+
+
+def test_variance_term_collapsed_and_spread() -> None:
+    collapsed = torch.ones(16, 6, dtype=torch.float64) * 3
+    assert variance_term(collapsed).item() == pytest.approx(1.0 - math.sqrt(1e-4), rel=1e-9)  # gamma - sqrt(eps)
+    assert variance_term(collapsed, gamma=2.0).item() == pytest.approx(2.0 - math.sqrt(1e-4), rel=1e-9)
+    spread = rand(200, 6, seed=1) * 3  # std about 3
+    assert variance_term(spread).item() == 0.0
+    # exact unit std per dimension: the hinge is just at zero
+    unit = torch.tensor([[1.0, -1.0], [-1.0, 1.0]], dtype=torch.float64) / math.sqrt(2)
+    assert variance_term(unit).item() == pytest.approx(0.0, abs=1e-4)
+
+
+def test_variance_term_known_value() -> None:
+    # one dimension with std 0.5 (and eps tiny), one with std 2: hinge 0.5 and 0, mean 0.25
+    a = torch.tensor([-0.5, 0.5], dtype=torch.float64) * math.sqrt(0.5)
+    z = torch.stack([a, 4 * a], dim=1)
+    assert variance_term(z, eps=0.0).item() == pytest.approx(0.25, rel=1e-12)
+
+
+def test_covariance_term_decorrelated_and_correlated() -> None:
+    # orthonormal, zero-mean columns (QR of centred data): no covariance between dims
+    h = torch.eye(8, dtype=torch.float64) - 1 / 8  # the centring matrix
+    basis, _ = torch.linalg.qr(h @ rand(8, 3, seed=3))
+    assert covariance_term(basis * 5).item() == pytest.approx(0.0, abs=1e-20)
+    assert covariance_term(rand(10, 1)).item() == 0.0  # one dimension: nothing off the diagonal
+    x = rand(50, 1, seed=4)
+    correlated = torch.cat([x, x, -x], dim=1)
+    var = x.var().item()
+    # three dims with |cov| = var for each of 6 off-diagonal entries, divided by D = 3
+    assert covariance_term(correlated).item() == pytest.approx(6 * var**2 / 3, rel=1e-10)
+
+
+def test_vicreg_weights_and_value() -> None:
+    z1, z2 = rand(32, 4, seed=5), rand(32, 4, seed=6)
+    expected = 25 * invariance_term(z1, z2) + 25 * (variance_term(z1) + variance_term(z2)) + (
+        covariance_term(z1) + covariance_term(z2))
+    assert VICRegLoss()(z1, z2).item() == pytest.approx(expected.item(), rel=1e-12)
+    only_inv = VICRegLoss(1.0, 0.0, 0.0)(z1, z2)
+    assert only_inv.item() == pytest.approx(invariance_term(z1, z2).item())
+
+
+# ------------------------------------------------------------------ SpliCER family
+
+
+@pytest.fixture(params=["simclr", "vicreg"])
+def base(request) -> torch.nn.Module:
+    return NTXentLoss(0.5) if request.param == "simclr" else VICRegLoss()
+
+
+def test_splicer_value_is_primary_plus_chunk_terms(base) -> None:
+    z1, z2, c = rand(6, 8, seed=1), rand(6, 8, seed=2), rand(6, 2, 4, seed=3)
+    loss = SpliCERLoss(base, num_components=2, lam=0.7)
+    terms = loss.terms([z1, z2], c)
+    chunk = lambda z, k: z[:, 4 * k : 4 * (k + 1)]  # noqa: E731
+    registered = sum(base(chunk(z, k), c[:, k]) for z in (z1, z2) for k in range(2)) / 2
+    assert terms["primary"].item() == pytest.approx(base(z1, z2).item(), rel=1e-12)
+    assert terms["components"].item() == pytest.approx(registered.item(), rel=1e-12)
+    assert terms["total"].item() == pytest.approx((base(z1, z2) + 0.7 * registered).item(), rel=1e-12)
+    assert loss([z1, z2], c).item() == terms["total"].item()
+
+
+@pytest.mark.parametrize("k_components", [2, 4])
+def test_splicer_gradient_of_component_j_stays_in_chunk_j(base, k_components: int) -> None:
+    d = 8
+    width = d // k_components
+    loss = SpliCERLoss(base, num_components=k_components, keep_primary=False)
+    z = rand(6, d, seed=10).requires_grad_(True)
+    c = rand(6, k_components, width, seed=11).requires_grad_(True)
+    for j in range(k_components):
+        # the term of component j alone: the loss minus the loss with component j replaced
+        other = c.detach().clone()
+        other[:, j] = rand(6, width, seed=20 + j)
+        term_j = loss.register(z, c) - loss.register(z, other)
+        (grad_z,) = torch.autograd.grad(term_j, z)
+        outside = torch.ones(d, dtype=torch.bool)
+        outside[j * width : (j + 1) * width] = False
+        assert torch.equal(grad_z[:, outside], torch.zeros_like(grad_z[:, outside]))
+        assert grad_z[:, ~outside].abs().sum() > 0
+        # and chunk j's gradient from the whole loss is that of L_base(chunk j, c_j) alone
+        (grad_all,) = torch.autograd.grad(loss([z, z.detach()], c), z)
+        z_j = z[:, j * width : (j + 1) * width].detach().requires_grad_(True)
+        (grad_j,) = torch.autograd.grad(base(z_j, c[:, j].detach()) / 2, z_j)
+        assert torch.allclose(grad_all[:, ~outside], grad_j, rtol=1e-10, atol=1e-12)
+
+
+def test_splicer_keep_primary_false_drops_the_primary_term(base) -> None:
+    z1, z2, c = rand(6, 8, seed=1), rand(6, 8, seed=2), rand(6, 2, 4, seed=3)
+    without = SpliCERLoss(base, 2, keep_primary=False).terms([z1, z2], c)
+    with_ = SpliCERLoss(base, 2, keep_primary=True).terms([z1, z2], c)
+    assert without["primary"].item() == 0.0
+    assert with_["total"].item() == pytest.approx((without["total"] + base(z1, z2)).item(), rel=1e-12)
+    # the primary term moves the parts of z that no component touches: here, a second view
+    z2_leaf = z2.clone().requires_grad_(True)
+    (g_without,) = torch.autograd.grad(SpliCERLoss(base, 2, keep_primary=False)([z1, z2_leaf], c), z2_leaf)
+    (g_with,) = torch.autograd.grad(SpliCERLoss(base, 2, keep_primary=True)([z1, z2_leaf], c), z2_leaf)
+    (g_primary,) = torch.autograd.grad(base(z1, z2_leaf), z2_leaf)
+    assert torch.allclose(g_with - g_without, g_primary, atol=1e-10)
+    assert g_primary.abs().sum() > 0
+
+
+def test_splicer_component_dim_and_indivisible_sizes(base) -> None:
+    loss = SpliCERLoss(base, num_components=3)
+    assert loss.component_dim(12) == 4
+    with pytest.raises(ValueError, match=r"embedding size 10 does not divide into 3 equal chunks"):
+        loss.component_dim(10)
+    with pytest.raises(ValueError, match=r"embedding size 10 does not divide into 3"):
+        loss([rand(4, 10), rand(4, 10)], rand(4, 3, 3))
+
+
+def test_splicer_component_width_must_be_d_over_k(base) -> None:
+    with pytest.raises(ValueError, match=r"D/K = 4 dimensions, got 8"):
+        SpliCERLoss(base, 2)([rand(4, 8), rand(4, 8)], rand(4, 2, 8))
+
+
+@pytest.mark.parametrize("cls", [SpliCERLoss, SigmaJELoss, AverageTargetLoss])
+@pytest.mark.parametrize("shape", [(4, 3, 4), (5, 2, 4), (4, 8), (4, 2, 4, 1)])
+def test_wrong_component_shapes_raise(cls, shape) -> None:
+    with pytest.raises(ValueError, match=r"components must be \(B=4, K=2, D_c\)"):
+        cls(NTXentLoss(), 2)([rand(4, 8), rand(4, 8)], rand(*shape))
+
+
+@pytest.mark.parametrize("cls", [SigmaJELoss, AverageTargetLoss])
+def test_unchunked_variants_need_full_width(cls) -> None:
+    assert cls(NTXentLoss(), 2).component_dim(8) == 8
+    with pytest.raises(ValueError, match=r"components must have D = 8 dimensions, got 4"):
+        cls(NTXentLoss(), 2)([rand(4, 8), rand(4, 8)], rand(4, 2, 4))
+
+
+def test_views_must_be_two() -> None:
+    with pytest.raises(ValueError, match=r"views must hold the embeddings of 2 views, got 3"):
+        SpliCERLoss(NTXentLoss(), 2)([rand(4, 8)] * 3, rand(4, 2, 4))
+
+
+def test_num_components_must_be_positive() -> None:
+    with pytest.raises(ValueError, match=r"num_components must be >= 1, got 0"):
+        SpliCERLoss(NTXentLoss(), 0)
+
+
+def test_sigma_je_sums_the_whole_embedding_against_each_component(base) -> None:
+    z1, z2, c = rand(6, 8, seed=1), rand(6, 8, seed=2), rand(6, 3, 8, seed=3)
+    terms = SigmaJELoss(base, 3).terms([z1, z2], c)
+    expected = sum(base(z, c[:, k]) for z in (z1, z2) for k in range(3)) / 2
+    assert terms["components"].item() == pytest.approx(expected.item(), rel=1e-12)
+    assert terms["total"].item() == pytest.approx((base(z1, z2) + expected).item(), rel=1e-12)
+
+
+def test_average_target_uses_the_mean_component(base) -> None:
+    z1, z2, c = rand(6, 8, seed=1), rand(6, 8, seed=2), rand(6, 3, 8, seed=3)
+    terms = AverageTargetLoss(base, 3).terms([z1, z2], c)
+    mean = c.mean(dim=1)
+    expected = (base(z1, mean) + base(z2, mean)) / 2
+    assert terms["components"].item() == pytest.approx(expected.item(), rel=1e-12)
+
+
+def test_average_of_identical_components_is_registering_to_one(base) -> None:
+    z1, z2, one = rand(6, 8, seed=1), rand(6, 8, seed=2), rand(6, 1, 8, seed=3)
+    many = AverageTargetLoss(base, 4)([z1, z2], one.repeat(1, 4, 1))
+    single = AverageTargetLoss(base, 1)([z1, z2], one)
+    assert many.item() == pytest.approx(single.item(), rel=1e-12)
+    # Sigma-JE with K identical components counts the same term K times
+    sigma = SigmaJELoss(base, 4, keep_primary=False)([z1, z2], one.repeat(1, 4, 1))
+    sigma_one = SigmaJELoss(base, 1, keep_primary=False)([z1, z2], one)
+    assert sigma.item() == pytest.approx(4 * sigma_one.item(), rel=1e-12)
+
+
+# ------------------------------------------------------------------ make_loss
+
+
+@pytest.mark.parametrize("method, base_cls", [("simclr", NTXentLoss), ("vicreg", VICRegLoss)])
+@pytest.mark.parametrize("variant, cls", [
+    ("baseline", None), ("splicer", SpliCERLoss), ("sigma_je", SigmaJELoss), ("average", AverageTargetLoss),
+])
+def test_make_loss(method: str, base_cls, variant: str, cls) -> None:
+    loss = make_loss(method, variant, num_components=3, temperature=0.3, lam=0.5, keep_primary=False)
+    if cls is None:
+        assert isinstance(loss, base_cls)
+        base = loss
+    else:
+        assert isinstance(loss, cls) and isinstance(loss.base, base_cls)
+        assert (loss.num_components, loss.lam, loss.keep_primary) == (3, 0.5, False)
+        base = loss.base
+    if method == "simclr":
+        assert base.temperature == 0.3
+
+
+def test_make_loss_errors_name_the_argument() -> None:
+    with pytest.raises(ValueError, match=r"^method is 'byol'; use one of \['simclr', 'vicreg'\]"):
+        make_loss("byol")
+    with pytest.raises(ValueError, match=r"^variant is 'split'; use one of"):
+        make_loss("simclr", "split")

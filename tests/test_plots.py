@@ -1,0 +1,81 @@
+"""Figures draw what they are given: the right number of panels, bars, lines and images."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+
+from splicer_tutorial import plots
+from splicer_tutorial.dominoes import DominoSet
+from splicer_tutorial.training import History
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def test_to_display_converts_uint8_and_float_alike():
+    image = torch.randint(0, 256, (3, 8, 4), dtype=torch.uint8)
+    as_uint8 = plots.to_display(image)
+    as_float = plots.to_display(image.float() / 255)
+    assert as_uint8.shape == (8, 4, 3)
+    np.testing.assert_allclose(as_uint8, as_float, atol=1e-6)
+    assert plots.to_display(torch.rand(5, 8, 4)).shape == (8, 4)  # other channel counts: the mean
+
+
+def test_show_dominoes_titles_each_image_with_both_labels():
+    images = torch.randint(0, 256, (6, 3, 16, 8), dtype=torch.uint8)
+    labels = torch.arange(6)
+    dominoes = DominoSet(images, labels, labels.flip(0), "train/correlated")
+    fig = plots.show_dominoes(dominoes, n=4, class_names=[f"c{i}" for i in range(10)])
+    titled = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titled == ["digit 0\nc5", "digit 1\nc4", "digit 2\nc3", "digit 3\nc2"]
+    assert fig._suptitle.get_text() == "train/correlated"
+
+
+def test_show_components_draws_image_and_each_component():
+    images = torch.rand(3, 3, 16, 8)
+    components = torch.rand(3, 2, 3, 8, 8)
+    fig = plots.show_components(images, components, n=2)
+    assert len(fig.axes) == 2 * 3
+    assert sum(len(ax.images) for ax in fig.axes) == 6
+
+
+def test_plot_history_has_a_probe_panel_only_with_probe_data():
+    history = History(loss=[3.0, 2.5, 2.0, 1.8], epoch_loss=[2.75, 1.9])
+    assert len(plots.plot_history(history).axes) == 1
+    history.online_probe = {"digit": [0.2, 0.5], "object": [0.1, 0.2]}
+    fig = plots.plot_history(history, chance=0.1)
+    assert len(fig.axes) == 2
+    assert len(fig.axes[1].lines) == 3  # two factors and the chance line
+
+
+def test_plot_probes_draws_mean_and_std_per_run_and_split():
+    runs = {
+        "baseline": {"correlated": {"digit": 0.9, "object": 0.9}, "mnist_randomised": {"digit": 0.8, "object": 0.3}},
+        "splicer": {"correlated": {"digit": [0.9, 0.92], "object": [0.9, 0.92]},
+                    "mnist_randomised": {"digit": [0.8, 0.82], "object": [0.4, 0.5]}},
+    }
+    fig = plots.plot_probes(runs, chance=0.1)
+    object_axis = fig.axes[1]
+    heights = sorted(round(p.get_height(), 3) for p in object_axis.patches)
+    assert heights == [0.3, 0.45, 0.9, 0.91]
+    assert object_axis.get_title() == "object probe"
+
+
+def test_plot_umap_draws_one_panel_per_labelling():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 150)
+    features = rng.normal(size=(150, 8)) + 4 * labels[:, None]
+    fig = plots.plot_umap(features, {"digit": labels, "object": labels[::-1]}, n_neighbors=10)
+    panels = [ax for ax in fig.axes if ax.get_title().startswith("coloured by")]
+    assert [ax.get_title() for ax in panels] == ["coloured by digit", "coloured by object"]
+    assert all(len(ax.collections[0].get_offsets()) == 150 for ax in panels)

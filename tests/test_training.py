@@ -1,0 +1,239 @@
+"""Tests of splicer_tutorial.training: the pretraining loop, its history and checkpoints.
+
+Every run here is tiny: 128 synthetic 3x16x8 images (a top and a bottom half drawn from
+separate prototypes, as in a domino), a ConvNet of width 4-8, batch 32, 1-4 epochs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from splicer_tutorial import training
+from splicer_tutorial.training import History, TrainConfig, build, load_checkpoint, pretrain
+
+TINY = {"width": 4, "proj_dim": 16, "hidden_dim": 32, "batch_size": 32, "lr": 1e-2, "temperature": 0.5}
+
+
+def domino_like(n: int = 128, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """uint8 images (n, 3, 16, 8): top half one of 4 prototypes (factor a), bottom half one of
+    4 others (factor b), plus noise."""
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randint(0, 4, (n,), generator=g)
+    b = torch.randint(0, 4, (n,), generator=g)
+    prototypes = torch.rand(8, 3, 8, 8, generator=g)
+    images = torch.cat([prototypes[a], prototypes[4 + b]], dim=2) * 255
+    images = images + 20 * torch.randn(images.shape, generator=g)
+    return images.clamp(0, 255).to(torch.uint8), a, b
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return domino_like()
+
+
+def config(**overrides) -> TrainConfig:
+    return TrainConfig(**{**TINY, "epochs": 1, **overrides})
+
+
+# ------------------------------------------------------------------ TrainConfig
+
+
+def test_config_defaults_and_components() -> None:
+    cfg = TrainConfig(sections=[2, 2], crop_scale=[0.5, 1.0])
+    assert cfg.sections == (2, 2) and cfg.crop_scale == (0.5, 1.0)
+    assert cfg.num_components == 4
+    assert TrainConfig().num_components == 2
+    d = cfg.to_dict()
+    assert d["method"] == "simclr" and d["variant"] == "baseline" and d["sections"] == (2, 2)
+
+
+def test_config_bad_variant_is_named() -> None:
+    with pytest.raises(ValueError, match=r"^variant is 'splice'; use one of"):
+        TrainConfig(variant="splice")
+
+
+@pytest.mark.parametrize("field, value, pattern", [
+    ("epochs", 0, r"^epochs must be >= 1, got 0"),
+    ("batch_size", 0, r"^batch_size must be >= 1, got 0"),
+    ("batch_size", 1, r"batch_size must be at least 2"),
+])
+def test_config_bad_sizes(field: str, value: int, pattern: str) -> None:
+    with pytest.raises(ValueError, match=pattern):
+        TrainConfig(**{field: value})
+
+
+@pytest.mark.parametrize("variant, component_dim", [
+    ("baseline", None), ("splicer", 8), ("sigma_je", 16), ("average", 16),
+])
+def test_build_sizes_the_component_projector(variant: str, component_dim) -> None:
+    model, loss = build(config(variant=variant), in_channels=5)
+    assert model.projector[-1].out_features == 16
+    if component_dim is None:
+        assert model.component_projector is None
+    else:
+        assert model.component_projector[-1].out_features == component_dim
+        assert loss.num_components == 2
+    assert model.encoder.layers[0].in_channels == 5
+
+
+def test_build_splicer_indivisible_proj_dim_raises() -> None:
+    with pytest.raises(ValueError, match=r"embedding size 15 does not divide into 2"):
+        build(config(variant="splicer", proj_dim=15))
+
+
+def test_build_bad_method_is_named() -> None:
+    with pytest.raises(ValueError, match=r"^method is 'moco'"):
+        build(config(method="moco"))
+
+
+# ------------------------------------------------------------------ one step
+
+
+@pytest.mark.parametrize("variant, fill", [("baseline", "zero"), ("splicer", "zero"), ("splicer", "crop"),
+                                           ("sigma_je", "zero"), ("average", "zero")])
+def test_training_step_loss_and_features(data, variant: str, fill: str) -> None:
+    torch.manual_seed(0)
+    cfg = config(variant=variant, fill=fill)
+    model, loss_fn = build(cfg)
+    augment = training.SSLAugment("rgb")
+    x = data[0][:8].float() / 255
+    loss, features = training.training_step(model, loss_fn, augment, x, cfg)
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    assert features.shape == (8, model.encoder.out_dim)
+    loss.backward()
+    grads = [p.grad for p in model.parameters()]
+    assert all(g is not None for g in grads)
+    if variant != "baseline":  # the component projector is trained too
+        assert model.component_projector[0].weight.grad.abs().sum() > 0
+
+
+# ------------------------------------------------------------------ pretrain
+
+
+@pytest.mark.parametrize("method, variant", [("simclr", "baseline"), ("simclr", "splicer"),
+                                             ("vicreg", "baseline"), ("vicreg", "splicer")])
+def test_pretraining_lowers_the_loss(data, method: str, variant: str) -> None:
+    model, history = pretrain(data[0], config(method=method, variant=variant, width=8, epochs=4),
+                              progress=False)
+    assert len(history.loss) == 4 * 4 and len(history.epoch_loss) == 4
+    assert all(np.isfinite(history.loss))
+    first, last = np.mean(history.loss[:4]), np.mean(history.loss[-4:])
+    assert last < first, f"loss did not fall: {history.loss}"
+    assert history.epoch_loss[-1] < history.epoch_loss[0]
+    assert history.wall_s > 0 and history.images_per_s > 0
+    assert not model.training  # returned in eval mode
+
+
+def test_same_seed_same_history_other_seed_differs(data) -> None:
+    cfg = config(variant="splicer")
+    m1, h1 = pretrain(data[0], cfg, progress=False)
+    m2, h2 = pretrain(data[0], cfg, progress=False)
+    assert h1.loss == h2.loss
+    for (name, p1), p2 in zip(m1.state_dict().items(), m2.state_dict().values()):
+        assert torch.equal(p1, p2), name
+    _, h3 = pretrain(data[0], config(variant="splicer", seed=1), progress=False)
+    assert h3.loss != h1.loss
+
+
+def test_online_probe_history(data) -> None:
+    images, a, b = data
+    _, history = pretrain(images, config(epochs=3), probe_labels={"top": a, "bottom": b}, progress=False)
+    assert set(history.online_probe) == {"top", "bottom"}
+    for accuracies in history.online_probe.values():
+        assert len(accuracies) == 3
+        assert all(0.0 <= acc <= 1.0 for acc in accuracies)
+    _, plain = pretrain(images, config(), progress=False)
+    assert plain.online_probe == {}
+
+
+def test_online_probe_labels_must_match_images(data) -> None:
+    with pytest.raises(ValueError, match=r"probe_labels\['a'\] has 100 labels for 128 images"):
+        pretrain(data[0], config(), probe_labels={"a": data[1][:100]}, progress=False)
+
+
+def test_batch_larger_than_the_data_is_capped(data) -> None:
+    _, history = pretrain(data[0][:40], config(batch_size=256, epochs=2), progress=False)
+    assert len(history.loss) == 2  # one full batch of 40 per epoch
+
+
+@pytest.mark.parametrize("images, pattern", [
+    (torch.rand(8, 3, 16, 8), r"images must be uint8"),
+    (torch.zeros(8, 16, 8, dtype=torch.uint8), r"images must be a \(N, C, H, W\) tensor"),
+])
+def test_bad_images_raise(images: torch.Tensor, pattern: str) -> None:
+    with pytest.raises(ValueError, match=pattern):
+        pretrain(images, config(), progress=False)
+
+
+def test_cuda_device_without_gpu_raises(monkeypatch: pytest.MonkeyPatch, data) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"device is 'cuda'"):
+        pretrain(data[0], config(), device="cuda", progress=False)
+
+
+def test_splicer_crop_with_same_geometry_raises(data) -> None:
+    with pytest.raises(ValueError, match=r"same_geometry=True needs components of the image's own shape"):
+        pretrain(data[0], config(variant="splicer", fill="crop", same_geometry=True), progress=False)
+
+
+@pytest.mark.parametrize("overrides", [
+    {"variant": "splicer", "fill": "crop"},
+    {"variant": "splicer", "same_geometry": True, "keep_primary": False, "lam": 0.5},
+    {"variant": "splicer", "sections": (2, 2), "proj_dim": 16},
+    {"variant": "sigma_je"},
+    {"variant": "average", "method": "vicreg"},
+    {"augment": "channels", "backbone": "resnet18"},
+])
+def test_other_settings_train(data, overrides: dict) -> None:
+    _, history = pretrain(data[0][:64], config(**overrides), progress=False)
+    assert len(history.loss) == 2 and all(np.isfinite(history.loss))
+
+
+# ------------------------------------------------------------------ checkpoints
+
+
+def test_checkpoint_is_saved_and_reloaded_without_training(data, tmp_path, monkeypatch) -> None:
+    path = tmp_path / "runs" / "tiny.pt"
+    cfg = config(variant="splicer", epochs=2)
+    model, history = pretrain(data[0], cfg, checkpoint=path, progress=False)
+    assert path.is_file()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("pretrain trained although a checkpoint of the same run exists")
+
+    monkeypatch.setattr(training, "training_step", no_training)
+    again, history_again = pretrain(data[0], config(variant="splicer", epochs=2), checkpoint=path,
+                                    progress=False)
+    assert isinstance(history_again, History)
+    assert history_again.loss == history.loss
+    assert history_again.epoch_loss == history.epoch_loss
+    state, state_again = model.state_dict(), again.state_dict()
+    assert state.keys() == state_again.keys()
+    for name in state:
+        assert torch.equal(state[name], state_again[name]), name
+    assert not again.training
+    x = data[0][:4].float() / 255
+    with torch.no_grad():
+        assert torch.equal(model.eval()(x), again(x))
+
+    loaded, _ = load_checkpoint(path)  # without an expected config
+    assert torch.equal(loaded.projector[-1].weight, model.projector[-1].weight)
+
+
+def test_checkpoint_of_another_run_raises(data, tmp_path) -> None:
+    path = tmp_path / "tiny.pt"
+    pretrain(data[0], config(), checkpoint=path, progress=False)
+    with pytest.raises(ValueError, match=r"holds a different run.*\"seed\": \[0, 3\]"):
+        pretrain(data[0], config(seed=3), checkpoint=path, progress=False)
+    with pytest.raises(ValueError, match=r"holds a different run.*variant"):
+        load_checkpoint(path, expected=config(variant="splicer"))
+
+
+def test_checkpoint_for_images_with_other_channels_raises(data, tmp_path) -> None:
+    path = tmp_path / "tiny.pt"
+    pretrain(data[0], config(augment="channels"), checkpoint=path, progress=False)
+    five_channels = torch.cat([data[0], data[0][:, :2]], dim=1)
+    with pytest.raises(ValueError, match=r"3-channel images, but these have 5"):
+        pretrain(five_channels, config(augment="channels"), checkpoint=path, progress=False)
