@@ -12,6 +12,7 @@ The package behind the book. One module per idea:
 ``losses``         SimCLR, VICReg, SpliCER and its variants
 ``training``       ``pretrain``: one loop for every method and variant
 ``probes``         linear and kNN probes on frozen features
+``supervised``     supervised classifiers: simplicity bias with labels
 ``plots``          the figures of the book
 ``experiments``    runs shared by the chapters and the command line
 ``results``        result files with provenance
@@ -32,6 +33,7 @@ from . import (
     plots,
     probes,
     results,
+    supervised,
     training,
 )
 from .config import mode
@@ -51,6 +53,7 @@ __all__ = [
     "plots",
     "probes",
     "results",
+    "supervised",
     "training",
     "mode",
     "TrainConfig",

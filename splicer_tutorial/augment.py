@@ -9,7 +9,9 @@ parameters for every sample:
   (multiplex markers, spectral bands), with a per-channel intensity jitter and a Gaussian
   blur in place of the RGB-only colour operations.
 
-Each pipeline has a *geometric* stage (crop, flip) and a *photometric* stage. SpliCER's
+Each pipeline has a *geometric* stage (crop, flip) and a *photometric* stage; the
+photometric stage can be limited to the first ``photometric_channels`` channels, so
+that channels carrying a code (RandBits' constant bit planes) keep their values. SpliCER's
 components can be augmented **independently** of the primary view or with the **same
 geometry**: :meth:`SSLAugment.with_components` does the latter by stacking the primary
 view and its zero-filled components along the channel axis, so one geometric draw moves
@@ -65,6 +67,9 @@ class SSLAugment(nn.Module):
         jitter_p: probability of applying the jitter to a sample.
         grayscale_p: probability of grayscale (``"rgb"`` only).
         blur_p: probability of a 3x3 Gaussian blur.
+        photometric_channels: apply the photometric stage to the first this-many channels
+            only (``"channels"`` kind); the others are only cropped and flipped, so a
+            constant channel stays constant. ``None``: all channels.
 
     x: (B, C, H, W) float in [0, 1] -> (B, C, H, W).
     """
@@ -78,10 +83,17 @@ class SSLAugment(nn.Module):
         jitter_p: float = 0.8,
         grayscale_p: float = 0.2,
         blur_p: float = 0.0,
+        photometric_channels: int | None = None,
     ) -> None:
         super().__init__()
         if kind not in KINDS:
             raise ValueError(f"kind is {kind!r}; use one of {KINDS}.")
+        if photometric_channels is not None and (kind == "rgb" or photometric_channels < 0):
+            raise ValueError(
+                f"photometric_channels={photometric_channels!r} needs kind='channels' and a count >= 0; "
+                "leave it None to jitter every channel."
+            )
+        self.photometric_channels = photometric_channels
         lo, hi = crop_scale
         if not 0 < lo <= hi <= 1:
             raise ValueError(f"crop_scale must satisfy 0 < low <= high <= 1, got {crop_scale}.")
@@ -118,10 +130,19 @@ class SSLAugment(nn.Module):
         if not x.dtype.is_floating_point:
             raise ValueError(f"x must be float in [0, 1], got dtype {x.dtype}; divide uint8 images by 255.")
 
+    def paint(self, x: torch.Tensor) -> torch.Tensor:
+        """The photometric stage alone (on the first ``photometric_channels`` channels)."""
+        c = self.photometric_channels
+        if c is None or c >= x.shape[1]:
+            return self.photometric(x).clamp(0, 1)
+        if c == 0:
+            return x
+        return torch.cat([self.photometric(x[:, :c]).clamp(0, 1), x[:, c:]], dim=1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)
         x = self.geometric(tuple(x.shape[-2:]))(x)
-        return self.photometric(x).clamp(0, 1)
+        return self.paint(x)
 
     def views(self, x: torch.Tensor, n: int = 2) -> list[torch.Tensor]:
         """``n`` independent augmented views of x: a list of (B, C, H, W)."""
@@ -155,5 +176,5 @@ class SSLAugment(nn.Module):
         self._check(x)
         stacked = torch.cat([x.unsqueeze(1), components], dim=1).flatten(1, 2)
         moved = self.geometric((height, width))(stacked).unflatten(1, (k + 1, channels))
-        painted = self.photometric(moved.flatten(0, 1)).clamp(0, 1).unflatten(0, (batch, k + 1))
+        painted = self.paint(moved.flatten(0, 1)).unflatten(0, (batch, k + 1))
         return painted[:, 0], painted[:, 1:]

@@ -1,7 +1,9 @@
 """The command line: ``python -m splicer_tutorial {data,run} ...``.
 
 * ``data``: where the data folder is and which files are found, verified or missing.
-* ``run``: one pretraining plus probing run, written as JSON with its provenance.
+* ``run``: one run, written as JSON with its provenance: SSL pretraining plus probes on
+  dominoes (a variant or a reference) or RandBits, or a supervised classifier on binary
+  dominoes.
 
 It calls the same functions the chapters call. A malformed argument exits with status 2,
 a value the run rejects (``--epochs 0``, ``--device cuda`` without a GPU) with status 1;
@@ -13,9 +15,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import datasets, experiments, losses, results
+from . import datasets, experiments, losses, results, supervised
 
-DATASETS = ("dominoes",)
+DATASETS = ("dominoes", "binary_dominoes", "randbits")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,29 +31,38 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("data", help="report the data folder and the files found in it")
 
     run = commands.add_parser("run", help="one pretraining and probing run, written as JSON")
-    run.add_argument("--dataset", choices=DATASETS, default="dominoes")
-    run.add_argument("--method", choices=sorted(losses.METHODS), default="simclr")
+    run.add_argument("--dataset", choices=DATASETS, default="dominoes",
+                     help="dominoes (SSL), binary_dominoes (a supervised classifier), randbits (SSL)")
+    run.add_argument("--method", choices=[*sorted(losses.METHODS), "supervised"], default=None,
+                     help="simclr (default) or vicreg; binary_dominoes is always supervised")
     run.add_argument("--variant", choices=list(losses.VARIANTS), default="baseline")
+    run.add_argument("--reference", choices=experiments.REFERENCES, default=None,
+                     help="dominoes: a reference run instead (SSL on one half only, or a random encoder)")
+    run.add_argument("--bits", type=int, default=None, help="randbits: the number of bit channels")
+    run.add_argument("--curve-every", type=int, default=None,
+                     help="dominoes: probe each half's decodability every N epochs (learning curves)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--mode", choices=("fast", "full"), default=None,
                      help="default: $SPLICER_MODE, else full with a GPU and fast without")
     run.add_argument("--epochs", type=int, default=None, help="override the mode's epochs")
     run.add_argument("--batch-size", type=int, default=None)
     run.add_argument("--temperature", type=float, default=None)
+    run.add_argument("--correlation", type=float, default=None,
+                     help="dominoes: fraction of matched training pairs (default 1)")
     run.add_argument("--lam", type=float, default=None, help="weight of the component terms")
     run.add_argument("--no-primary", action="store_true", help="drop the primary two-view term")
     run.add_argument("--fill", choices=("zero", "crop"), default=None)
     run.add_argument("--same-geometry", action="store_true",
                      help="augment components with the primary view's crop and flip")
     run.add_argument("--source", choices=("test", "train", "all"), default="test",
-                     help="source images: the shipped test sets (offline) or the full sets")
+                     help="dominoes: the shipped test sets (offline) or the full sets")
     run.add_argument("--device", default=None, help="cpu, cuda, ... (default: a GPU if present)")
     run.add_argument("--no-knn", action="store_true", help="skip the kNN probe")
     run.add_argument("--out", required=True, help="the JSON file to write")
     return parser
 
 
-def _run(args: argparse.Namespace, argv: list[str]) -> None:
+def _ssl_overrides(args: argparse.Namespace) -> dict:
     overrides = {
         "method": args.method,
         "variant": args.variant,
@@ -67,17 +78,55 @@ def _run(args: argparse.Namespace, argv: list[str]) -> None:
         overrides["keep_primary"] = False
     if args.same_geometry:
         overrides["same_geometry"] = True
-    config = experiments.train_config(args.mode, **overrides)
-    data = experiments.load_dominoes(args.mode, seed=args.seed, source_split=args.source)
-    result = experiments.run_dominoes(
-        config, args.mode, data=data, device=args.device, knn=not args.no_knn,
-        command=["python", "-m", "splicer_tutorial", *argv],
+    return overrides
+
+
+def _only_for(args: argparse.Namespace, dataset: str, **options) -> None:
+    given = [name for name, value in options.items() if value not in (None, False)]
+    if given and args.dataset != dataset:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise ValueError(f"{flags} only applies to --dataset {dataset}, not {args.dataset}.")
+
+
+def _run(args: argparse.Namespace, argv: list[str]) -> dict:
+    command = ["python", "-m", "splicer_tutorial", *argv]
+    _only_for(args, "dominoes", reference=args.reference, curve_every=args.curve_every)
+    _only_for(args, "randbits", bits=args.bits)
+    if args.method == "supervised" and args.dataset != "binary_dominoes":
+        raise ValueError("--method supervised only applies to --dataset binary_dominoes.")
+    if args.dataset == "binary_dominoes":
+        if args.method not in (None, "supervised") or args.variant != "baseline":
+            raise ValueError("--dataset binary_dominoes trains a supervised classifier; drop --method and --variant.")
+        overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
+                                       ("correlation", args.correlation)) if v is not None}
+        return supervised.run_supervised(args.mode, args.seed, device=args.device, command=command, **overrides)
+    if args.dataset == "randbits":
+        if args.bits is None:
+            raise ValueError("--dataset randbits needs --bits N (the number of bit channels, e.g. 10).")
+        from . import randbits  # noqa: PLC0415 (only this dataset needs it)
+
+        overrides = _ssl_overrides(args)
+        temperature = overrides.pop("temperature", 0.2)
+        seed = overrides.pop("seed")
+        return randbits.run_randbits(args.bits, temperature, args.mode, seed=seed, device=args.device,
+                                     command=command, **overrides)
+    config = experiments.train_config(args.mode, **_ssl_overrides(args))
+    extra = {} if args.correlation is None else {"correlation": args.correlation}
+    data = experiments.load_dominoes(args.mode, seed=args.seed, source_split=args.source, **extra)
+    return experiments.run_dominoes(
+        config, args.mode, data=data, device=args.device, reference=args.reference,
+        knn=not args.no_knn, curve_every=args.curve_every, command=command,
     )
-    path = results.save(result, args.out)
-    probes = result["probes"]
-    print(f"wrote {path} in {result['wall_s']:.0f} s")
-    for variant, accuracies in probes.items():
-        print(f"  {variant:18s} " + "  ".join(f"{f} {a:.3f}" for f, a in accuracies.items()))
+
+
+def _summary(result: dict) -> str:
+    """A few lines of what a run measured."""
+    table = result.get("probes") or result.get("auc") or {}
+    name = "probe accuracy" if "probes" in result else "AUC"
+    lines = [f"{name}:"]
+    for variant, values in table.items():
+        lines.append(f"  {variant:18s} " + "  ".join(f"{f} {a:.3f}" for f, a in values.items()))
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,7 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "data":
             print(datasets.format_data_report())
         elif args.command == "run":
-            _run(args, argv)
+            result = _run(args, argv)
+            path = results.save(result, args.out)
+            print(f"wrote {path} in {result['wall_s']:.0f} s")
+            print(_summary(result))
     except (ValueError, FileNotFoundError) as error:
         print(f"python -m splicer_tutorial {args.command}: error: {error}", file=sys.stderr)
         return 1

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
+from typing import Any, Callable
 
 from . import config as config_module
 from . import dominoes as dominoes_module
 from . import probes as probes_module
 from . import results as results_module
-from .training import History, TrainConfig, pretrain
+from .deconstruct import by_sections, grid_boxes
+from .training import History, TrainConfig, build, pretrain, seed_everything
 
 PRESETS: dict[str, dict[str, Any]] = {
     "fast": {
@@ -55,44 +56,119 @@ def train_config(mode: str | None = None, **overrides: Any) -> TrainConfig:
     return TrainConfig(**values)
 
 
+REFERENCES = ("cifar_only", "mnist_only", "random_init")
+
+
+def keep_half(data: dict, half: str) -> dict:
+    """The same data with one half kept and the other set to 0.
+
+    ``half="object"`` keeps the CIFAR half (the ``cifar_only`` reference),
+    ``half="digit"`` the MNIST half (``mnist_only``). The labels are unchanged.
+    """
+    halves = {"digit": 0, "object": 1}
+    if half not in halves:
+        raise ValueError(f"half is {half!r}; use 'digit' or 'object'.")
+
+    def keep(dataset):
+        height, width = dataset.images.shape[-2:]
+        box = grid_boxes(height, width, 2, 1)[halves[half]]
+        return dataclasses.replace(dataset, images=by_sections(dataset.images, [box])[:, 0])
+
+    return {split: {v: keep(s) for v, s in sets.items()} for split, sets in data.items()}
+
+
+def probe_curve(data: dict, n_train: int = 1000, n_test: int = 500, device=None) -> Callable:
+    """A ``pretrain`` callback measuring decodability of each half as training goes on.
+
+    It fits linear probes on small subsets of the randomised variants: ``object`` on
+    ``mnist_randomised`` and ``digit`` on ``cifar_randomised``, where the other half
+    cannot help.
+    """
+    splits = {"object": "mnist_randomised", "digit": "cifar_randomised"}
+    subsets = {
+        factor: (data["train"][variant].subset(min(n_train, len(data["train"][variant]))),
+                 data["test"][variant].subset(min(n_test, len(data["test"][variant]))))
+        for factor, variant in splits.items()
+    }
+
+    def measure(model) -> dict[str, float]:
+        out = {}
+        for factor, (train, test) in subsets.items():
+            x_train = probes_module.extract_features(model.encoder, train.images, device=device)
+            x_test = probes_module.extract_features(model.encoder, test.images, device=device)
+            out[factor] = probes_module.linear_probe(x_train, train.labels(factor).numpy(),
+                                                     x_test, test.labels(factor).numpy())
+        return out
+
+    return measure
+
+
 def run_dominoes(
     config: TrainConfig,
     mode: str | None = None,
     data: dict | None = None,
     device: str | None = None,
+    reference: str | None = None,
     knn: bool = True,
+    curve_every: int | None = None,
     progress: bool = True,
     command: list[str] | None = None,
-) -> dict[str, Any]:
+    return_model: bool = False,
+):
     """Pretrain on correlated training dominoes, then probe every variant.
 
-    Returns a JSON-ready dict: ``config``, ``mode``, ``seed``, ``device``, ``versions``,
-    ``command``, ``date``, ``wall_s``, ``history``, ``probes``, ``naive_probes`` and
-    ``knn`` (each ``{variant: {factor: accuracy}}``) and ``chance``.
+    Args:
+        config: the run.
+        mode: ``fast`` or ``full`` (default: :func:`splicer_tutorial.config.mode`).
+        data: the dominoes; loaded for the mode when left out.
+        reference: ``None`` for the run the config describes, or a reference run:
+            ``"cifar_only"`` / ``"mnist_only"`` (the same run on dominoes whose other
+            half is blank, trained and probed so) or ``"random_init"`` (no training).
+        curve_every: measure decodability of each half every this many epochs
+            (:func:`probe_curve`); stored in ``history.curves``.
+        return_model: also return the trained model.
+
+    Returns a JSON-ready dict: ``config``, ``reference``, ``mode``, ``seed``, provenance
+    (``command``, ``device``, ``versions``, ``date``), ``wall_s``, ``history``,
+    ``probes``, ``naive_probes`` and ``knn`` (each ``{variant: {factor: accuracy}}``)
+    and ``chance``; with ``return_model``, the pair ``(result, model)``.
     """
     mode = config_module.mode(mode)
+    if reference is not None and reference not in REFERENCES:
+        raise ValueError(f"reference is {reference!r}; use None or one of {REFERENCES}.")
     device = config_module.resolve_device(device)
     start = time.perf_counter()
     data = data if data is not None else load_dominoes(mode, seed=config.seed)
+    if reference in ("cifar_only", "mnist_only"):
+        data = keep_half(data, "object" if reference == "cifar_only" else "digit")
     train = data["train"]["correlated"]
-    model, history = pretrain(
-        train.images,
-        config,
-        probe_labels={"digit": train.digit, "object": train.object},
-        device=device,
-        progress=progress,
-    )
+    if reference == "random_init":
+        seed_everything(config.seed)
+        model, _ = build(config, train.images.shape[1])
+        history = History()
+    else:
+        callback = probe_curve(data, device=device) if curve_every else None
+        model, history = pretrain(
+            train.images,
+            config,
+            probe_labels={"digit": train.digit, "object": train.object},
+            device=device,
+            progress=progress,
+            callback=callback,
+            callback_every=curve_every or 1,
+        )
     evaluation = probes_module.evaluate(model.encoder, data, knn=knn, device=device)
-    n_classes = int(train.object.max()) + 1
-    return {
+    result = {
         "config": config.to_dict(),
+        "reference": reference,
         "mode": mode,
         "seed": config.seed,
         **results_module.provenance(device, command),
         "wall_s": time.perf_counter() - start,
         "data": {split: {v: len(s) for v, s in sets.items()} for split, sets in data.items()},
         "image_shape": list(train.images.shape[1:]),
-        "chance": 1 / n_classes,
-        "history": history.to_dict() if isinstance(history, History) else history,
+        "chance": 1 / (int(train.object.max()) + 1),
+        "history": history.to_dict(),
         **evaluation,
     }
+    return (result, model) if return_model else result

@@ -22,6 +22,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -52,6 +53,7 @@ class TrainConfig:
     keep_primary: bool = True  # keep the ordinary two-view term
     temperature: float = 0.2
     augment: str = "rgb"  # rgb | channels
+    photometric_channels: int | None = None  # jitter only the first channels (None: all)
     crop_scale: tuple[float, float] = (0.25, 1.0)
     epochs: int = 10
     batch_size: int = 256
@@ -86,7 +88,8 @@ class History:
     loss: list[float] = field(default_factory=list)  # per step
     epoch_loss: list[float] = field(default_factory=list)
     online_probe: dict[str, list[float]] = field(default_factory=dict)  # factor -> accuracy per epoch
-    wall_s: float = 0.0
+    curves: list[dict] = field(default_factory=list)  # what the callback returned, with its epoch
+    wall_s: float = 0.0  # training time, without the callback's
     images_per_s: float = 0.0
 
     def to_dict(self) -> dict:
@@ -152,6 +155,8 @@ def pretrain(
     checkpoint: str | Path | None = None,
     device: str | torch.device | None = None,
     progress: bool = True,
+    callback: Callable[[SSLModel], dict] | None = None,
+    callback_every: int = 1,
 ) -> tuple[SSLModel, History]:
     """Pretrain a model on ``images`` (N, C, H, W) uint8 and return ``(model, history)``.
 
@@ -164,6 +169,9 @@ def pretrain(
             it is loaded instead of training; otherwise the run is saved there.
         device: ``None`` or ``"auto"`` chooses a GPU when there is one.
         progress: show a progress bar.
+        callback: called with the model (in eval mode) before training and after every
+            ``callback_every`` epochs and the last; what it returns (a dict, e.g. probe
+            accuracies) is stored in ``history.curves`` with its ``epoch``.
     """
     config = config or TrainConfig()
     images = _as_uint8_images(images)
@@ -175,7 +183,9 @@ def pretrain(
     seed_everything(config.seed)
     model, loss_fn = build(config, images.shape[1])
     model.to(device)
-    augment = SSLAugment(config.augment, crop_scale=config.crop_scale).to(device)
+    augment = SSLAugment(
+        config.augment, crop_scale=config.crop_scale, photometric_channels=config.photometric_channels
+    ).to(device)
     data = images.to(device)
     n = len(data)
     batch_size = min(config.batch_size, n)
@@ -190,10 +200,23 @@ def pretrain(
     use_amp = config.amp and device.type == "cuda"
 
     history = History(online_probe={f: [] for f in labels})
+
+    callback_s = 0.0
+
+    def call_back(epoch: int) -> None:
+        nonlocal callback_s
+        if callback is not None:
+            began = time.perf_counter()
+            model.eval()
+            history.curves.append({"epoch": epoch, **callback(model)})
+            model.train()
+            callback_s += time.perf_counter() - began
+
     start = time.perf_counter()
+    call_back(0)
     model.train()
     bar = tqdm(range(config.epochs), desc=f"{config.method}/{config.variant}", disable=not progress)
-    for _ in bar:
+    for epoch in bar:
         order = torch.randperm(n, device=device)
         epoch_losses, correct = [], {f: 0 for f in labels}
         for step in range(steps_per_epoch):
@@ -225,7 +248,9 @@ def pretrain(
         for factor in labels:
             history.online_probe[factor].append(correct[factor] / (steps_per_epoch * batch_size))
         bar.set_postfix(loss=f"{history.epoch_loss[-1]:.3f}")
-    history.wall_s = time.perf_counter() - start
+        if (epoch + 1) % callback_every == 0 or epoch + 1 == config.epochs:
+            call_back(epoch + 1)
+    history.wall_s = time.perf_counter() - start - callback_s
     history.images_per_s = config.epochs * steps_per_epoch * batch_size / history.wall_s
     model.eval()
     if checkpoint is not None:

@@ -208,3 +208,15 @@ def test_channel_intensity_probability() -> None:
 def test_channel_intensity_bad_arguments(strength: float, p: float) -> None:
     with pytest.raises(ValueError, match=r"strength must be >= 0 and p in \[0, 1\]"):
         RandomChannelIntensity(strength, p)
+
+
+def test_photometric_channels_leave_the_other_channels_untouched_but_moved() -> None:
+    torch.manual_seed(0)
+    augment = SSLAugment("channels", photometric_channels=1, jitter=0.8, jitter_p=1.0, crop_scale=(0.3, 1.0))
+    x = torch.rand(32, 4, 16, 16)
+    x[:, 1:] = (torch.rand(32, 3, 1, 1) > 0.5).float()  # constant planes
+    y = augment(x)
+    assert torch.allclose(y[:, 1:], x[:, 1:], atol=1e-6)  # a constant plane survives crop and flip
+    assert not torch.allclose(y[:, :1], x[:, :1], atol=1e-3)
+    with pytest.raises(ValueError, match="photometric_channels=1 needs kind='channels'"):
+        SSLAugment("rgb", photometric_channels=1)

@@ -190,6 +190,37 @@ def test_run_end_to_end_writes_json(capsys, tmp_path, shipped_dir, tiny_presets)
         assert variant in printed
 
 
+@pytest.mark.parametrize(
+    "argv, named",
+    [
+        (["--bits", "5"], "--bits only applies to --dataset randbits"),
+        (["--reference", "cifar_only", "--dataset", "randbits", "--bits", "2"], "--reference only applies to --dataset dominoes"),
+        (["--dataset", "randbits"], "--dataset randbits needs --bits"),
+        (["--method", "supervised"], "--method supervised only applies to --dataset binary_dominoes"),
+        (["--dataset", "binary_dominoes", "--method", "vicreg"], "drop --method and --variant"),
+    ],
+)
+def test_options_of_another_dataset_are_refused_in_one_line(capsys, tmp_path, argv, named) -> None:
+    assert cli.main(["run", *argv, "--out", str(tmp_path / "r.json")]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0]
+
+
+def test_binary_dominoes_run_writes_supervised_auc(capsys, tmp_path, shipped_dir, monkeypatch) -> None:
+    from splicer_tutorial import supervised
+
+    tiny = {"data": {"downsample": 4, "correlation": 1.0},
+            "train": {"backbone": "convnet", "width": 4, "epochs": 1, "batch_size": 64, "lr": 2e-3,
+                      "weight_decay": 1e-4}}
+    monkeypatch.setattr(supervised, "PRESETS", {"fast": tiny, "full": tiny})
+    out = tmp_path / "supervised.json"
+    assert cli.main(["run", "--dataset", "binary_dominoes", "--mode", "fast", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert set(result["auc"]) == VARIANTS and result["chance"] == 0.5
+    assert result["command"].endswith(f"--out {out}") and "device" in result
+    assert "AUC:" in capsys.readouterr().out
+
+
 # ------------------------------------------------------------------ experiments
 
 

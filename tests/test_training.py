@@ -237,3 +237,16 @@ def test_checkpoint_for_images_with_other_channels_raises(data, tmp_path) -> Non
     five_channels = torch.cat([data[0], data[0][:, :2]], dim=1)
     with pytest.raises(ValueError, match=r"3-channel images, but these have 5"):
         pretrain(five_channels, config(augment="channels"), checkpoint=path, progress=False)
+
+
+def test_callback_runs_before_training_every_n_epochs_and_at_the_end(data) -> None:
+    seen = []
+
+    def callback(model):
+        seen.append(model.training)
+        return {"calls": len(seen)}
+
+    _, history = pretrain(data[0], config(epochs=5), callback=callback, callback_every=2, progress=False)
+    assert [c["epoch"] for c in history.curves] == [0, 2, 4, 5]
+    assert [c["calls"] for c in history.curves] == [1, 2, 3, 4]
+    assert seen == [False] * 4  # the callback sees the model in eval mode
