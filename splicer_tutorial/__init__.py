@@ -11,6 +11,7 @@ The package behind the book. One module per idea:
 ``models``         ResNet-18, a small ConvNet, projectors
 ``losses``         SimCLR, VICReg, SpliCER and its variants
 ``training``       ``pretrain``: one loop for every method and variant
+``randbits``       RandBits: MNIST with constant bit channels (Chen et al. 2021)
 ``probes``         linear and kNN probes on frozen features
 ``supervised``     supervised classifiers: simplicity bias with labels
 ``plots``          the figures of the book
@@ -32,6 +33,7 @@ from . import (
     models,
     plots,
     probes,
+    randbits,
     results,
     supervised,
     training,
@@ -52,6 +54,7 @@ __all__ = [
     "models",
     "plots",
     "probes",
+    "randbits",
     "results",
     "supervised",
     "training",

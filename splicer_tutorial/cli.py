@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import datasets, experiments, losses, results, supervised
+from . import datasets, experiments, losses, randbits, results, supervised
 
 DATASETS = ("dominoes", "binary_dominoes", "randbits")
 
@@ -90,7 +90,11 @@ def _only_for(args: argparse.Namespace, dataset: str, **options) -> None:
 
 def _run(args: argparse.Namespace, argv: list[str]) -> dict:
     command = ["python", "-m", "splicer_tutorial", *argv]
-    _only_for(args, "dominoes", reference=args.reference, curve_every=args.curve_every)
+    _only_for(args, "dominoes", curve_every=args.curve_every)
+    if args.reference is not None and args.dataset != "dominoes" and not (
+        args.dataset == "randbits" and args.reference == "random_init"
+    ):
+        raise ValueError("--reference only applies to --dataset dominoes (and random_init to randbits).")
     _only_for(args, "randbits", bits=args.bits)
     if args.method == "supervised" and args.dataset != "binary_dominoes":
         raise ValueError("--method supervised only applies to --dataset binary_dominoes.")
@@ -103,12 +107,11 @@ def _run(args: argparse.Namespace, argv: list[str]) -> dict:
     if args.dataset == "randbits":
         if args.bits is None:
             raise ValueError("--dataset randbits needs --bits N (the number of bit channels, e.g. 10).")
-        from . import randbits  # noqa: PLC0415 (only this dataset needs it)
-
         overrides = _ssl_overrides(args)
         temperature = overrides.pop("temperature", 0.2)
         seed = overrides.pop("seed")
         return randbits.run_randbits(args.bits, temperature, args.mode, seed=seed, device=args.device,
+                                     knn=not args.no_knn, random_init=args.reference == "random_init",
                                      command=command, **overrides)
     config = experiments.train_config(args.mode, **_ssl_overrides(args))
     extra = {} if args.correlation is None else {"correlation": args.correlation}

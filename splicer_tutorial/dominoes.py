@@ -59,6 +59,17 @@ BINARY_CLASSES: dict[int, int] = {0: 1, 1: 9}
 _RESIZE_CHUNK = 4096
 
 
+def subset_index(n_or_indices: int | Sequence[int] | np.ndarray | torch.Tensor, length: int) -> Any:
+    """What ``subset`` indexes with: ``slice(0, n)`` for a count, else an index or mask tensor."""
+    if isinstance(n_or_indices, (int, np.integer)) and not isinstance(n_or_indices, bool):
+        n = int(n_or_indices)
+        if not 0 <= n <= length:
+            raise ValueError(f"subset(n={n}): n must be in [0, {length}].")
+        return slice(0, n)
+    index = torch.as_tensor(np.asarray(n_or_indices))
+    return index if index.dtype == torch.bool else index.long()
+
+
 @dataclass
 class DominoSet:
     """A set of dominoes with both labels.
@@ -134,15 +145,7 @@ class DominoSet:
 
     def subset(self, n_or_indices: int | Sequence[int] | np.ndarray | torch.Tensor) -> DominoSet:
         """The first ``n`` dominoes, or those at the given indices (or boolean mask)."""
-        if isinstance(n_or_indices, (int, np.integer)) and not isinstance(n_or_indices, bool):
-            n = int(n_or_indices)
-            if not 0 <= n <= len(self):
-                raise ValueError(f"subset(n={n}): n must be in [0, {len(self)}].")
-            index: Any = slice(0, n)
-        else:
-            index = torch.as_tensor(np.asarray(n_or_indices))
-            if index.dtype != torch.bool:
-                index = index.long()
+        index = subset_index(n_or_indices, len(self))
         pick = lambda t: None if t is None else t[index]  # noqa: E731
         return DominoSet(
             images=self.images[index],

@@ -163,3 +163,30 @@ def plot_umap(
         ax.set(title=f"coloured by {name}", xticks=[], yticks=[])
     fig.colorbar(scatter, ax=axes[0].tolist(), ticks=range(10), shrink=0.8)
     return fig
+
+
+def plot_curves(
+    curves: Mapping[str, Sequence[Mapping[str, float]]],
+    factors: Sequence[str] = ("digit", "object"),
+    chance: float | None = None,
+    references: Mapping[str, Mapping[str, float]] | None = None,
+) -> plt.Figure:
+    """Decodability during training: one panel per factor, a line per run.
+
+    ``curves`` is ``{run name: history.curves}``, each entry ``{"epoch": e, factor: acc}``;
+    ``references`` optional ``{name: {factor: acc}}`` drawn as dashed horizontal lines.
+    """
+    fig, axes = plt.subplots(1, len(factors), figsize=(FIGURE_WIDTH, 3.2), squeeze=False, sharey=True)
+    for ax, factor in zip(axes[0], factors):
+        for name, points in curves.items():
+            ax.plot([p["epoch"] for p in points], [p[factor] for p in points], "o-", label=name)
+        for name, values in (references or {}).items():
+            ax.axhline(values[factor], ls="--", lw=1, color="0.5")
+            ax.annotate(name, (0, values[factor]), fontsize=7, color="0.3", va="bottom")
+        if chance is not None:
+            ax.axhline(chance, ls=":", color="0.3")
+        ax.set(xlabel="epoch", title=f"{factor} decodability", ylim=(0, 1))
+    axes[0, 0].set_ylabel("linear probe accuracy")
+    axes[0, -1].legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig

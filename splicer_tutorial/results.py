@@ -15,7 +15,7 @@ import shlex
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -74,3 +74,22 @@ def load(pattern: str, folder: str | Path | None = None) -> list[dict[str, Any]]
     """All result files matching a glob ``pattern`` in ``folder`` (default :func:`results_dir`), by name."""
     folder = Path(folder) if folder is not None else results_dir()
     return [json.loads(p.read_text()) for p in sorted(folder.glob(pattern))]
+
+
+def group_probes(runs: list[dict[str, Any]], name: Callable[[dict], str], kind: str = "probes") -> dict:
+    """Collect the probe accuracies of several runs (e.g. seeds) under a name per run.
+
+    Returns ``{name: {split: {factor: [accuracy per run]}}}``, which
+    :func:`splicer_tutorial.plots.plot_probes` draws as mean and standard deviation.
+    """
+    grouped: dict[str, dict] = {}
+    for run in runs:
+        for split, accuracies in run[kind].items():
+            for factor, value in accuracies.items():
+                grouped.setdefault(name(run), {}).setdefault(split, {}).setdefault(factor, []).append(value)
+    return grouped
+
+
+def dominoes_run_name(run: dict[str, Any]) -> str:
+    """A short name of a dominoes run: ``"simclr/splicer"``, ``"simclr/cifar_only"``, ..."""
+    return f"{run['config']['method']}/{run.get('reference') or run['config']['variant']}"

@@ -300,3 +300,16 @@ def test_results_dir_default(monkeypatch) -> None:
     assert results.results_dir() == REPO / "results"
     monkeypatch.setenv("SPLICER_RESULTS_DIR", "")
     assert results.results_dir() == REPO / "results"  # an empty variable counts as unset
+
+
+def test_group_probes_collects_seeds_under_a_run_name() -> None:
+    def run(variant, reference, value):
+        return {"config": {"method": "simclr", "variant": variant}, "reference": reference,
+                "probes": {"mnist_randomised": {"object": value, "digit": 1 - value}}}
+
+    runs = [run("baseline", None, 0.4), run("baseline", None, 0.5), run("baseline", "cifar_only", 0.6)]
+    grouped = results.group_probes(runs, results.dominoes_run_name)
+    assert grouped == {
+        "simclr/baseline": {"mnist_randomised": {"object": [0.4, 0.5], "digit": [0.6, 0.5]}},
+        "simclr/cifar_only": {"mnist_randomised": {"object": [0.6], "digit": [0.4]}},
+    }

@@ -79,3 +79,12 @@ def test_plot_umap_draws_one_panel_per_labelling():
     panels = [ax for ax in fig.axes if ax.get_title().startswith("coloured by")]
     assert [ax.get_title() for ax in panels] == ["coloured by digit", "coloured by object"]
     assert all(len(ax.collections[0].get_offsets()) == 150 for ax in panels)
+
+
+def test_plot_curves_draws_a_line_per_run_and_reference_lines():
+    curves = {"a": [{"epoch": 0, "digit": 0.2, "object": 0.1}, {"epoch": 2, "digit": 0.8, "object": 0.3}],
+              "b": [{"epoch": 0, "digit": 0.2, "object": 0.1}]}
+    fig = plots.plot_curves(curves, chance=0.1, references={"ref": {"digit": 0.9, "object": 0.5}})
+    assert len(fig.axes) == 2
+    assert len(fig.axes[1].lines) == 2 + 1 + 1  # two runs, a reference, chance
+    np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), [0.1, 0.3])

@@ -1,0 +1,419 @@
+"""RandBits-MNIST: feature suppression in contrastive learning, small enough for a CPU.
+
+Chen, Luo and Li (2021, "Intriguing Properties of Contrastive Losses") give every MNIST
+digit ``n_bits`` extra channels. Channel ``1 + j`` is a constant plane holding bit ``j``
+of a hash of the image, so the bits
+
+* are a fixed, pseudo-random code per image, independent of the label;
+* survive cropping and flipping unchanged, so both SSL views of an image carry the same
+  code (the photometric augmentation is applied to the digit channel only:
+  ``SSLAugment("channels", photometric_channels=1)``);
+* make instance discrimination trivial once there are enough of them: with 2**n_bits
+  codes much larger than the batch, the code alone tells a positive from every negative.
+
+A contrastive model then learns the bits and lets the digit go: a linear probe of the
+digit falls towards chance as ``n_bits`` grows. This module builds the data
+(:func:`hash_bits`, :func:`make_randbits`, :func:`load_randbits`) and runs the
+experiment of a mode (:data:`PRESETS`, :func:`run_randbits`).
+
+Images are uint8 (N, 1 + n_bits, H, W): channel 0 the digit, channels 1.. the bit
+planes (0 or 255 everywhere in the plane).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import config as config_module
+from . import datasets
+from . import probes as probes_module
+from . import results as results_module
+from .dominoes import subset_index
+from .models import SSLModel
+from .training import History, TrainConfig, build, pretrain, seed_everything
+
+__all__ = [
+    "CHANCE",
+    "FACTORS",
+    "MAX_BITS",
+    "PRESETS",
+    "RandBitsSet",
+    "hash_bits",
+    "load_randbits",
+    "make_randbits",
+    "collect",
+    "plot_accuracy_vs_bits",
+    "run_randbits",
+    "split_indices",
+    "train_config",
+]
+
+FACTORS = ("digit",)
+#: blake2b's 8-byte digest: at most 64 bits per image.
+MAX_BITS = 64
+CHANCE = 0.1
+
+
+# ------------------------------------------------------------------------------ data
+
+
+def hash_bits(images: np.ndarray, n_bits: int) -> np.ndarray:
+    """The first ``n_bits`` bits of a BLAKE2b hash of each image's bytes.
+
+    Args:
+        images: (N, ...) uint8; each image ``images[i]`` is hashed as raw bytes.
+        n_bits: 0 to :data:`MAX_BITS`.
+
+    Returns:
+        (N, n_bits) uint8 of 0s and 1s: the same for identical images, pseudo-random
+        (each bit 1 with probability 1/2, independent of the label) otherwise.
+    """
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim < 2:
+        raise ValueError(f"images must be uint8 (N, ...), got {images.dtype} {images.shape}.")
+    if isinstance(n_bits, bool) or not isinstance(n_bits, (int, np.integer)) or not 0 <= n_bits <= MAX_BITS:
+        raise ValueError(f"n_bits must be an int in [0, {MAX_BITS}] (an 8-byte BLAKE2b digest), got {n_bits!r}.")
+    images = np.ascontiguousarray(images)
+    digests = np.frombuffer(
+        b"".join(hashlib.blake2b(image.tobytes(), digest_size=8).digest() for image in images), dtype=np.uint8
+    ).reshape(len(images), 8)
+    return np.unpackbits(digests, axis=1)[:, :n_bits].copy()
+
+
+@dataclass
+class RandBitsSet:
+    """MNIST digits with their hash bits as extra constant channels.
+
+    Attributes:
+        images: (N, 1 + n_bits, H, W) uint8; channel 0 the digit, channel ``1 + j`` the
+            constant plane ``255 * bits[:, j]``.
+        digit: (N,) int64 digit label.
+        bits: (N, n_bits) uint8 of 0s and 1s.
+        name: e.g. ``"train/randbits"``.
+    """
+
+    images: torch.Tensor
+    digit: torch.Tensor
+    bits: torch.Tensor
+    name: str = "randbits"
+
+    def __post_init__(self) -> None:
+        n = self.images.shape[0] if self.images.ndim else 0
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            raise ValueError(
+                f"RandBitsSet images must be uint8 (N, 1 + n_bits, H, W); got {self.images.dtype} "
+                f"{tuple(self.images.shape)}."
+            )
+        if self.digit.dtype != torch.int64 or tuple(self.digit.shape) != (n,):
+            raise ValueError(f"digit must be int64 ({n},), got {self.digit.dtype} {tuple(self.digit.shape)}.")
+        if self.bits.dtype != torch.uint8 or tuple(self.bits.shape) != (n, self.images.shape[1] - 1):
+            raise ValueError(
+                f"bits must be uint8 ({n}, {self.images.shape[1] - 1}) for {self.images.shape[1]}-channel "
+                f"images, got {self.bits.dtype} {tuple(self.bits.shape)}."
+            )
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def n_bits(self) -> int:
+        return self.bits.shape[1]
+
+    def labels(self, factor: str) -> torch.Tensor:
+        """The (N,) int64 labels of ``factor`` (only ``"digit"``)."""
+        if factor not in FACTORS:
+            raise ValueError(f"factor={factor!r} is not a factor of RandBits; use one of {FACTORS}.")
+        return self.digit
+
+    def subset(self, n_or_indices: int | Sequence[int] | np.ndarray | torch.Tensor) -> RandBitsSet:
+        """The first ``n`` images, or those at the given indices (or boolean mask)."""
+        index = subset_index(n_or_indices, len(self))
+        return RandBitsSet(self.images[index], self.digit[index], self.bits[index], self.name)
+
+
+def make_randbits(
+    images: np.ndarray, labels: np.ndarray | Sequence[int], n_bits: int, size: int = 28, name: str = "randbits"
+) -> RandBitsSet:
+    """Digits with ``n_bits`` hash-bit planes.
+
+    Args:
+        images: (N, 28, 28) uint8 MNIST digits.
+        labels: (N,) digit labels.
+        n_bits: number of bit channels (0 to :data:`MAX_BITS`).
+        size: side of the output images; below 28 the digits are shrunk by area
+            averaging (14 halves them). The bits always hash the original 28x28 bytes.
+
+    Returns:
+        a :class:`RandBitsSet` with images (N, 1 + n_bits, size, size).
+    """
+    images = np.asarray(images)
+    labels = np.asarray(labels)
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise ValueError(f"images must be uint8 (N, 28, 28) MNIST digits, got {images.dtype} {images.shape}.")
+    if labels.shape != (len(images),):
+        raise ValueError(f"labels must have shape ({len(images)},), got {labels.shape}.")
+    if not isinstance(size, (int, np.integer)) or not 1 <= size <= 28:
+        raise ValueError(f"size must be an int in [1, 28], got {size!r}.")
+    bits = torch.from_numpy(hash_bits(images, n_bits))
+    digits = torch.from_numpy(images)[:, None]
+    if size != 28:
+        digits = F.interpolate(digits.float(), size=(size, size), mode="area").round().clamp(0, 255).to(torch.uint8)
+    planes = (bits * 255)[:, :, None, None].expand(-1, -1, size, size)
+    return RandBitsSet(
+        images=torch.cat([digits, planes], dim=1).contiguous(),
+        digit=torch.as_tensor(labels, dtype=torch.int64),
+        bits=bits,
+        name=name,
+    )
+
+
+def split_indices(labels: np.ndarray, n_train: int, n_test: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Disjoint, seeded, class-stratified train and test indices into ``labels`` (N,).
+
+    Each class gets its share of ``n_train`` and ``n_test`` in proportion to its count
+    (so MNIST's near-balanced classes stay near-balanced); the order within each split is
+    shuffled.
+    """
+    labels = np.asarray(labels)
+    if n_train < 1 or n_test < 1 or n_train + n_test > len(labels):
+        raise ValueError(
+            f"n_train={n_train} and n_test={n_test} must be >= 1 and together at most the {len(labels)} images."
+        )
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    train_share = _largest_remainder(counts, n_train)
+    test_share = _largest_remainder(counts - train_share, n_test, cap=counts - train_share)
+    train, test = [], []
+    for c, a, b in zip(classes, train_share, test_share):
+        index = rng.permutation(np.flatnonzero(labels == c))
+        train.append(index[:a])
+        test.append(index[a : a + b])
+    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
+
+
+def _largest_remainder(counts: np.ndarray, total: int, cap: np.ndarray | None = None) -> np.ndarray:
+    """Integer shares of ``total`` proportional to ``counts``, each at most ``cap``."""
+    cap = counts if cap is None else cap
+    exact = counts / counts.sum() * total
+    share = np.minimum(np.floor(exact).astype(int), cap)
+    order = np.argsort(-(exact - share), kind="stable")
+    i = 0
+    while share.sum() < total:
+        k = order[i % len(order)]
+        if share[k] < cap[k]:
+            share[k] += 1
+        i += 1
+    return share
+
+
+def load_randbits(
+    n_bits: int, n_train: int = 8000, n_test: int = 2000, seed: int = 0, size: int = 28
+) -> dict[str, dict[str, RandBitsSet]]:
+    """RandBits built from the shipped MNIST test set (10,000 digits).
+
+    A seeded, class-stratified split gives ``n_train`` training and ``n_test`` test
+    digits with no digit in both. Returns ``{"train": {"randbits": set},
+    "test": {"randbits": set}}``, the layout :func:`splicer_tutorial.probes.evaluate` reads.
+    """
+    images, labels = datasets.load_mnist("test")
+    train, test = split_indices(labels, n_train, n_test, seed)
+    return {
+        split: {"randbits": make_randbits(images[index], labels[index], n_bits, size, name=f"{split}/randbits")}
+        for split, index in (("train", train), ("test", test))
+    }
+
+
+# ----------------------------------------------------------------------- experiments
+
+#: The settings of each mode: ``data`` (for :func:`load_randbits`), ``train``
+#: (:class:`~splicer_tutorial.training.TrainConfig` fields) and ``grid`` (the bit counts
+#: and temperatures the chapter sweeps).
+#:
+#: * ``fast``: digits shrunk to 14x14, 2,000 training and 1,000 test images, a ConvNet of
+#:   width 16, 4 epochs at batch 256: about 7 s per run on one CPU core. Tuned so that the
+#:   digit probe is high without bits, near chance by 10 bits, and fans out with the
+#:   temperature in between (T = 0.2 falls first, T = 0.05 last).
+#: * ``full``: all 10,000 shipped digits (8,000 / 2,000) at 28x28, a ConvNet of width 64,
+#:   50 epochs at batch 512 (a GPU run).
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "fast": {
+        "data": {"n_train": 2000, "n_test": 1000, "size": 14},
+        "train": {"backbone": "convnet", "width": 16, "epochs": 4, "batch_size": 256, "lr": 3e-3,
+                  "crop_scale": (0.5, 1.0)},
+        "grid": {"bits": (0, 2, 4, 6, 8, 10), "temperatures": (0.05, 0.1, 0.2)},
+    },
+    "full": {
+        "data": {"n_train": 8000, "n_test": 2000, "size": 28},
+        "train": {"backbone": "convnet", "width": 64, "epochs": 50, "batch_size": 512, "lr": 2e-3,
+                  "crop_scale": (0.5, 1.0)},
+        "grid": {"bits": (0, 2, 4, 6, 8, 10, 12, 15), "temperatures": (0.05, 0.1, 0.2)},
+    },
+}
+
+_FIXED = {"augment": "channels", "photometric_channels": 1}
+
+
+def train_config(mode: str | None = None, temperature: float = 0.1, seed: int = 0, **overrides: Any) -> TrainConfig:
+    """The :class:`TrainConfig` of a mode's RandBits preset, with any field overridden.
+
+    The augmentation is always ``"channels"`` with ``photometric_channels=1``: the bit
+    planes are only cropped and flipped, so both views carry the same bits.
+    """
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(f"unknown TrainConfig fields {unknown}; known fields: {sorted(fields)}.")
+    fixed = sorted(set(overrides) & set(_FIXED))
+    if fixed:
+        raise ValueError(f"{fixed} are fixed for RandBits ({_FIXED}): the bits must be equal in both views.")
+    values = {**PRESETS[config_module.mode(mode)]["train"], **overrides, **_FIXED}
+    return TrainConfig(temperature=temperature, seed=seed, **values)
+
+
+def run_randbits(
+    n_bits: int,
+    temperature: float,
+    mode: str | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    data: dict[str, dict[str, RandBitsSet]] | None = None,
+    device: str | torch.device | None = None,
+    knn: bool = True,
+    random_init: bool = False,
+    command: list[str] | None = None,
+    return_model: bool = False,
+    **overrides: Any,
+) -> dict[str, Any] | tuple[dict[str, Any], SSLModel]:
+    """Pretrain SimCLR on RandBits with ``n_bits`` bits, then probe the digit.
+
+    Args:
+        n_bits: number of hash-bit channels (0: plain MNIST).
+        temperature: the InfoNCE temperature.
+        mode: ``"fast"`` or ``"full"`` (default: :func:`splicer_tutorial.config.mode`).
+        seed: seeds the data split and the training.
+        data: the data (as from :func:`load_randbits`); loaded for the mode when left out
+            (then the data settings below are ignored).
+        device: ``None`` or ``"auto"`` chooses a GPU when there is one.
+        knn: also run the kNN probe.
+        random_init: skip training and probe a randomly initialised encoder of the same
+            architecture (the reference an SSL run must beat).
+        command: the command line recorded in the result (default: ``sys.argv``).
+        return_model: also return the model (its ``encoder`` is what was probed).
+        **overrides: data settings of the preset (``n_train``, ``n_test``, ``size``) or
+            :class:`~splicer_tutorial.training.TrainConfig` fields (``epochs``, ``width``, ...).
+
+    Returns a JSON-ready dict: ``config``, ``mode``, ``seed``, ``n_bits``,
+    ``temperature``, provenance (``command``, ``device``, ``versions``, ``date``),
+    ``wall_s``, ``data`` (set sizes), ``image_shape``, ``chance``, ``history``,
+    ``probes`` and ``knn`` (each ``{"randbits": {"digit": accuracy}}``), ``reference``
+    (``"random_init"`` or None); with ``return_model``, the pair ``(result, model)``.
+    """
+    mode = config_module.mode(mode)
+    preset = PRESETS[mode]
+    data_settings = {k: overrides.pop(k, v) for k, v in preset["data"].items()}
+    config = train_config(mode, temperature=temperature, seed=seed, **overrides)
+    device = config_module.resolve_device(device)
+    start = time.perf_counter()
+    if data is None:
+        data = load_randbits(n_bits, seed=seed, **data_settings)
+    train = data["train"]["randbits"]
+    if train.n_bits != n_bits:
+        raise ValueError(f"data holds {train.n_bits} bits but n_bits={n_bits}; pass matching data or none.")
+    if random_init:
+        seed_everything(seed)
+        model, _ = build(config, train.images.shape[1])
+        model.to(device)
+        history = History()
+    else:
+        model, history = pretrain(
+            train.images, config, probe_labels={"digit": train.digit}, device=device, progress=progress
+        )
+    evaluation = probes_module.evaluate(model.encoder, data, factors=FACTORS, knn=knn, device=device)
+    evaluation.pop("naive_probes", None)  # needs a "correlated" variant; RandBits has none
+    result = {
+        "config": config.to_dict(),
+        "reference": "random_init" if random_init else None,
+        "mode": mode,
+        "seed": seed,
+        "n_bits": n_bits,
+        "temperature": temperature,
+        **results_module.provenance(device, command),
+        "wall_s": time.perf_counter() - start,
+        "data": {split: {v: len(s) for v, s in sets.items()} for split, sets in data.items()},
+        "image_shape": list(train.images.shape[1:]),
+        "chance": CHANCE,
+        "history": history.to_dict(),
+        **evaluation,
+    }
+    return (result, model) if return_model else result
+
+
+# ---------------------------------------------------------------------------- tables
+
+
+def collect(results: Sequence[dict[str, Any]], probe: str = "probes") -> dict[float, dict[int, list[float]]]:
+    """Digit accuracies of run results by temperature and bit count.
+
+    ``results`` are dicts from :func:`run_randbits` (or read back with
+    :func:`splicer_tutorial.results.load`); ``probe`` is ``"probes"`` (linear) or
+    ``"knn"``. Returns ``{temperature: {n_bits: [accuracy per run]}}``, both keys sorted.
+    """
+    table: dict[float, dict[int, list[float]]] = {}
+    for r in results:
+        table.setdefault(float(r["temperature"]), {}).setdefault(int(r["n_bits"]), []).append(
+            float(r[probe]["randbits"]["digit"])
+        )
+    return {t: dict(sorted(row.items())) for t, row in sorted(table.items())}
+
+
+def plot_accuracy_vs_bits(
+    table: dict[float, dict[int, list[float]]],
+    reference: dict[int, list[float]] | None = None,
+    chance: float = CHANCE,
+    ax=None,
+    title: str | None = None,
+    highlight: tuple[int, float] | None = None,
+):
+    """Digit accuracy against the number of bits: a line per temperature (mean, with a
+    standard-deviation band where there are several runs), an optional dashed reference
+    line (``{n_bits: [accuracy]}``, e.g. a random encoder) and the chance level.
+
+    ``table`` is what :func:`collect` returns; ``highlight=(n_bits, temperature)`` rings
+    one point. Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    from .plots import FIGURE_WIDTH
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(FIGURE_WIDTH * 0.6, 3.4))
+    colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.85, max(len(table), 1)))
+    for colour, (temperature, row) in zip(colours, table.items()):
+        bits = np.array(list(row))
+        mean = np.array([np.mean(v) for v in row.values()])
+        std = np.array([np.std(v) for v in row.values()])
+        ax.plot(bits, mean, "o-", color=colour, label=f"SimCLR, T = {temperature:g}")
+        if np.any(std > 0):
+            ax.fill_between(bits, mean - std, mean + std, color=colour, alpha=0.2)
+    if reference:
+        ax.plot(list(reference), [np.mean(v) for v in reference.values()], "s--", color="0.5",
+                label="random encoder")
+    if highlight is not None and highlight[1] in table and highlight[0] in table[highlight[1]]:
+        ax.plot([highlight[0]], [np.mean(table[highlight[1]][highlight[0]])], "o", ms=14, mfc="none",
+                mec="crimson", mew=2)
+    ax.axhline(chance, ls=":", color="0.3", label="chance")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(xlabel="number of bits", ylabel="digit linear-probe accuracy", ylim=(0, 1.02), title=title)
+    ax.legend(frameon=False, fontsize=8)
+    ax.figure.tight_layout()
+    return ax.figure
