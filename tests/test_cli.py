@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import platform
 import shlex
 import subprocess
@@ -24,8 +23,6 @@ from splicer_tutorial import cli, experiments, results
 from splicer_tutorial.training import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-SHIPPED = ("mnist_test.npz", "cifar10_test.npz")
 VARIANTS = {"correlated", "mnist_randomised", "cifar_randomised"}
 
 TINY_PRESET = {
@@ -33,28 +30,6 @@ TINY_PRESET = {
     "train": {"backbone": "convnet", "width": 4, "proj_dim": 16, "hidden_dim": 32,
               "epochs": 1, "batch_size": 64, "lr": 3e-3},
 }
-
-
-def _find_shipped() -> Path | None:
-    candidates = [SHARED_DATA]
-    if os.environ.get("SPLICER_DATA_DIR"):
-        candidates.append(Path(os.environ["SPLICER_DATA_DIR"]))
-    for folder in candidates:
-        if all((folder / name).is_file() for name in SHIPPED):
-            return folder
-    return None
-
-
-_SHIPPED_DIR = _find_shipped()
-
-
-@pytest.fixture
-def shipped_dir(monkeypatch: pytest.MonkeyPatch) -> Path:
-    if _SHIPPED_DIR is None:
-        pytest.skip(f"shipped data not found in {SHARED_DATA} or $SPLICER_DATA_DIR")
-    monkeypatch.setenv("SPLICER_DATA_DIR", str(_SHIPPED_DIR))
-    monkeypatch.setenv("SPLICER_OFFLINE", "1")
-    return _SHIPPED_DIR
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import pickle
 import shutil
 import struct
@@ -23,8 +22,6 @@ import pytest
 from splicer_tutorial import datasets
 from splicer_tutorial.datasets import DataChecksumError, DataNotFoundError
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-SHIPPED = ("mnist_test.npz", "cifar10_test.npz")
 
 
 def _no_network(url: str, dest: Path, timeout: float = 0) -> None:
@@ -42,25 +39,6 @@ def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-def _find_shipped() -> Path | None:
-    candidates = [SHARED_DATA]
-    if os.environ.get("SPLICER_DATA_DIR"):
-        candidates.append(Path(os.environ["SPLICER_DATA_DIR"]))
-    for folder in candidates:
-        if all((folder / name).is_file() for name in SHIPPED):
-            return folder
-    return None
-
-
-_SHIPPED_DIR = _find_shipped()  # evaluated before the autouse fixture changes the env
-
-
-@pytest.fixture
-def shipped_dir(monkeypatch: pytest.MonkeyPatch) -> Path:
-    if _SHIPPED_DIR is None:
-        pytest.skip(f"shipped data not found in {SHARED_DATA} or $SPLICER_DATA_DIR")
-    monkeypatch.setenv("SPLICER_DATA_DIR", str(_SHIPPED_DIR))
-    return _SHIPPED_DIR
 
 
 # ------------------------------------------------------------------ official formats
@@ -236,11 +214,9 @@ def test_verification_is_cached(shipped_dir: Path, monkeypatch: pytest.MonkeyPat
     datasets.load_mnist()
 
 
-def test_corrupted_copy_is_rejected(offline: Path) -> None:
-    if _SHIPPED_DIR is None:
-        pytest.skip(f"shipped data not found in {SHARED_DATA} or $SPLICER_DATA_DIR")
+def test_corrupted_copy_is_rejected(shipped_source: Path, offline: Path) -> None:
     path = offline / "mnist_test.npz"
-    raw = bytearray((_SHIPPED_DIR / "mnist_test.npz").read_bytes())
+    raw = bytearray((shipped_source / "mnist_test.npz").read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     path.write_bytes(bytes(raw))
     with pytest.raises(DataChecksumError) as info:
@@ -248,7 +224,7 @@ def test_corrupted_copy_is_rejected(offline: Path) -> None:
     assert str(path) in str(info.value)
     assert datasets.SHIPPED_SHA256["mnist_test.npz"] in str(info.value)
     # The intact copy loads from the same folder.
-    shutil.copyfile(_SHIPPED_DIR / "mnist_test.npz", path)
+    shutil.copyfile(shipped_source / "mnist_test.npz", path)
     assert datasets.load_mnist("test")[0].shape == (10000, 28, 28)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +9,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from splicer_tutorial import datasets
 from splicer_tutorial.dominoes import (
     DIGIT_BOX,
     OBJECT_BOX,
@@ -21,7 +19,6 @@ from splicer_tutorial.dominoes import (
     resize_digits,
 )
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 VARIANTS = ("correlated", "mnist_randomised", "cifar_randomised")
 
 
@@ -203,20 +200,9 @@ def test_bad_sources(sources) -> None:
 # ------------------------------------------------------------------- real shipped data
 
 
-def _shipped_dir() -> Path | None:
-    for folder in (SHARED_DATA, Path(os.environ.get("SPLICER_DATA_DIR", "/nonexistent"))):
-        if (folder / "mnist_test.npz").is_file() and (folder / "cifar10_test.npz").is_file():
-            return folder
-    return None
 
 
-def test_real_data_build_sizes(monkeypatch: pytest.MonkeyPatch) -> None:
-    folder = _shipped_dir()
-    if folder is None:
-        pytest.skip(f"shipped data not found in {SHARED_DATA} or $SPLICER_DATA_DIR")
-    monkeypatch.setenv("SPLICER_DATA_DIR", str(folder))
-    monkeypatch.setenv("SPLICER_OFFLINE", "1")
-    monkeypatch.setattr(datasets, "_fetch_url", lambda *a, **k: pytest.fail("download attempted"))
+def test_real_data_build_sizes(shipped_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sets = load_dominoes()
     for variant in VARIANTS:
         assert len(sets["train"][variant]) == 8000 and len(sets["test"][variant]) == 2000

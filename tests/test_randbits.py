@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from splicer_tutorial import datasets, randbits
+from splicer_tutorial import randbits
 from splicer_tutorial.augment import SSLAugment
 from splicer_tutorial.randbits import RandBitsSet, hash_bits, load_randbits, make_randbits, run_randbits
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def synthetic(n: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -98,25 +96,7 @@ def test_split_is_disjoint_stratified_and_seeded() -> None:
         randbits.split_indices(labels, 900, 200)
 
 
-def _shipped_dir() -> Path | None:
-    for folder in (SHARED_DATA, Path(os.environ.get("SPLICER_DATA_DIR", "/nonexistent"))):
-        if (folder / "mnist_test.npz").is_file():
-            return folder
-    return None
-
-
-@pytest.fixture
-def shipped(monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = _shipped_dir()
-    if folder is None:
-        pytest.skip(f"shipped MNIST not found in {SHARED_DATA} or $SPLICER_DATA_DIR")
-    monkeypatch.setenv("SPLICER_DATA_DIR", str(folder))
-    monkeypatch.setenv("SPLICER_OFFLINE", "1")
-    monkeypatch.setattr(datasets, "_fetch_url", lambda *a, **k: pytest.fail("download attempted"))
-    return folder
-
-
-def test_load_randbits_split_is_disjoint(shipped: Path) -> None:
+def test_load_randbits_split_is_disjoint(shipped_dir: Path) -> None:
     data = load_randbits(5, n_train=8000, n_test=2000, seed=0)
     train, test = data["train"]["randbits"], data["test"]["randbits"]
     assert len(train) == 8000 and len(test) == 2000 and train.images.shape[1:] == (6, 28, 28)

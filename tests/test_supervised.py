@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from splicer_tutorial import datasets, supervised
+from splicer_tutorial import supervised
 from splicer_tutorial.supervised import (
     TEST_VARIANTS,
     accuracy,
@@ -22,7 +21,6 @@ from splicer_tutorial.supervised import (
     train_classifier,
 )
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 @pytest.fixture(autouse=True)
@@ -164,20 +162,9 @@ def test_run_rejects_unknown_settings() -> None:
 # ------------------------------------------------------------ a tiny real run
 
 
-def _shipped_dir() -> Path | None:
-    for folder in (SHARED_DATA, Path(os.environ.get("SPLICER_DATA_DIR", "/nonexistent"))):
-        if (folder / "mnist_test.npz").is_file() and (folder / "cifar10_test.npz").is_file():
-            return folder
-    return None
 
 
-def test_tiny_run_returns_the_documented_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    folder = _shipped_dir()
-    if folder is None:
-        pytest.skip(f"shipped data not found in {SHARED_DATA} or $SPLICER_DATA_DIR")
-    monkeypatch.setenv("SPLICER_DATA_DIR", str(folder))
-    monkeypatch.setenv("SPLICER_OFFLINE", "1")
-    monkeypatch.setattr(datasets, "_fetch_url", lambda *a, **k: pytest.fail("download attempted"))
+def test_tiny_run_returns_the_documented_keys(shipped_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     tiny = {
         "data": {"downsample": 4, "correlation": 1.0},
         "train": {"backbone": "convnet", "width": 4, "epochs": 1, "batch_size": 128, "lr": 2e-3,
