@@ -51,7 +51,6 @@ __all__ = [
     "load_randbits",
     "make_randbits",
     "collect",
-    "plot_accuracy_vs_bits",
     "run_randbits",
     "split_indices",
     "train_config",
@@ -373,47 +372,3 @@ def collect(results: Sequence[dict[str, Any]], probe: str = "probes") -> dict[fl
             float(r[probe]["randbits"]["digit"])
         )
     return {t: dict(sorted(row.items())) for t, row in sorted(table.items())}
-
-
-def plot_accuracy_vs_bits(
-    table: dict[float, dict[int, list[float]]],
-    reference: dict[int, list[float]] | None = None,
-    chance: float = CHANCE,
-    ax=None,
-    title: str | None = None,
-    highlight: tuple[int, float] | None = None,
-):
-    """Digit accuracy against the number of bits: a line per temperature (mean, with a
-    standard-deviation band where there are several runs), an optional dashed reference
-    line (``{n_bits: [accuracy]}``, e.g. a random encoder) and the chance level.
-
-    ``table`` is what :func:`collect` returns; ``highlight=(n_bits, temperature)`` rings
-    one point. Returns the figure.
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    from .plots import FIGURE_WIDTH
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(FIGURE_WIDTH * 0.6, 3.4))
-    colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.85, max(len(table), 1)))
-    for colour, (temperature, row) in zip(colours, table.items()):
-        bits = np.array(list(row))
-        mean = np.array([np.mean(v) for v in row.values()])
-        std = np.array([np.std(v) for v in row.values()])
-        ax.plot(bits, mean, "o-", color=colour, label=f"SimCLR, T = {temperature:g}")
-        if np.any(std > 0):
-            ax.fill_between(bits, mean - std, mean + std, color=colour, alpha=0.2)
-    if reference:
-        ax.plot(list(reference), [np.mean(v) for v in reference.values()], "s--", color="0.5",
-                label="random encoder")
-    if highlight is not None and highlight[1] in table and highlight[0] in table[highlight[1]]:
-        ax.plot([highlight[0]], [np.mean(table[highlight[1]][highlight[0]])], "o", ms=14, mfc="none",
-                mec="crimson", mew=2)
-    ax.axhline(chance, ls=":", color="0.3", label="chance")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set(xlabel="number of bits", ylabel="digit linear-probe accuracy", ylim=(0, 1.02), title=title)
-    ax.legend(frameon=False, fontsize=8)
-    ax.figure.tight_layout()
-    return ax.figure

@@ -88,3 +88,13 @@ def test_plot_curves_draws_a_line_per_run_and_reference_lines():
     assert len(fig.axes) == 2
     assert len(fig.axes[1].lines) == 2 + 1 + 1  # two runs, a reference, chance
     np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), [0.1, 0.3])
+
+
+def test_plot_accuracy_vs_bits_draws_a_line_per_temperature_with_reference_and_chance():
+    table = {0.1: {0: [0.9], 4: [0.5, 0.7]}, 0.2: {0: [0.9], 4: [0.3]}}
+    fig = plots.plot_accuracy_vs_bits(table, reference={0: [0.8], 4: [0.6]}, highlight=(4, 0.1))
+    ax = fig.axes[0]
+    labels = [line.get_label() for line in ax.lines]
+    assert labels[:3] == ["SimCLR, T = 0.1", "SimCLR, T = 0.2", "random encoder"]
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [0.9, 0.6])  # the mean of the seeds
+    assert len(ax.collections) == 1  # a std band only where there are several runs
