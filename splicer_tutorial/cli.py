@@ -52,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--lam", type=float, default=None, help="weight of the component terms")
     run.add_argument("--no-primary", action="store_true", help="drop the primary two-view term")
     run.add_argument("--fill", choices=("zero", "crop"), default=None)
+    run.add_argument("--sections", type=_sections, default=None, metavar="RxC",
+                     help="components: a rows x cols grid of sections (2x1: halves, 2x2: quarters)")
+    run.add_argument("--projector", choices=("dense", "block"), default=None,
+                     help="block: the primary projector's last layer block-diagonal, one block per chunk")
     run.add_argument("--same-geometry", action="store_true",
                      help="augment components with the primary view's crop and flip")
     run.add_argument("--source", choices=("test", "train", "all"), default="test",
@@ -60,6 +64,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-knn", action="store_true", help="skip the kNN probe")
     run.add_argument("--out", required=True, help="the JSON file to write")
     return parser
+
+
+def _sections(text: str) -> tuple[int, int]:
+    """``"2x1"`` -> (2, 1)."""
+    try:
+        rows, cols = (int(n) for n in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"sections must look like 2x1 (rows x cols), got {text!r}") from None
+    if rows < 1 or cols < 1:
+        raise argparse.ArgumentTypeError(f"sections must be positive, got {text!r}")
+    return rows, cols
 
 
 def _ssl_overrides(args: argparse.Namespace) -> dict:
@@ -72,6 +87,8 @@ def _ssl_overrides(args: argparse.Namespace) -> dict:
         "temperature": args.temperature,
         "lam": args.lam,
         "fill": args.fill,
+        "sections": args.sections,
+        "projector": args.projector,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.no_primary:
@@ -96,6 +113,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> dict:
     ):
         raise ValueError("--reference only applies to --dataset dominoes (and random_init to randbits).")
     _only_for(args, "randbits", bits=args.bits)
+    _only_for(args, "dominoes", sections=args.sections, fill=args.fill)
     if args.method == "supervised" and args.dataset != "binary_dominoes":
         raise ValueError("--method supervised only applies to --dataset binary_dominoes.")
     if args.dataset == "binary_dominoes":

@@ -114,7 +114,8 @@ def by_sections(x: torch.Tensor, boxes: Sequence[Box], fill: str = "zero") -> to
 def by_channels(x: torch.Tensor, groups: Sequence[Sequence[int]]) -> torch.Tensor:
     """Components from channel groups, zero-filled.
 
-    x: (B, C, H, W); ``groups[k]`` lists the channels of component k.
+    x: (B, C, H, W); ``groups[k]`` lists the channels of component k; groups must not
+    overlap (a channel in two components would be registered to two chunks).
     Returns (B, K, C, H, W) where component k keeps its channels and zeros the others,
     so every component can go through the same C-channel encoder as the image.
     """
@@ -123,6 +124,7 @@ def by_channels(x: torch.Tensor, groups: Sequence[Sequence[int]]) -> torch.Tenso
     if len(groups) == 0:
         raise ValueError("groups is empty; give at least one list of channel indices.")
     keep = torch.zeros(len(groups), channels, dtype=x.dtype, device=x.device)
+    taken: set[int] = set()
     for k, group in enumerate(groups):
         group = list(group)
         bad = [c for c in group if isinstance(c, bool) or not (isinstance(c, int) and 0 <= c < channels)]
@@ -130,6 +132,13 @@ def by_channels(x: torch.Tensor, groups: Sequence[Sequence[int]]) -> torch.Tenso
             raise ValueError(
                 f"groups[{k}] = {group!r} must be a non-empty list of channel indices in "
                 f"0..{channels - 1} (x has {channels} channels)."
+            )
+        shared = sorted(taken.intersection(group))
+        taken.update(group)
+        if shared:
+            raise ValueError(
+                f"groups[{k}] = {group!r} repeats channels {shared} of an earlier group; "
+                "give each channel to one component only."
             )
         keep[k, group] = 1.0
     return x.unsqueeze(1) * keep[None, :, :, None, None]
@@ -173,3 +182,29 @@ def by_masks(
             "batch, height and width must agree."
         )
     return x.unsqueeze(1) * masks.to(device=x.device, dtype=x.dtype).unsqueeze(2)
+
+
+def channel_mask(groups: Sequence[Sequence[int]], channels: int, device=None) -> torch.Tensor:
+    """(K, C, 1, 1) float mask: 1 where channel c belongs to group k (for re-masking)."""
+    keep = torch.zeros(len(groups), channels, 1, 1, device=device)
+    for k, group in enumerate(groups):
+        keep[k, list(group)] = 1.0
+    return keep
+
+
+def split(
+    x: torch.Tensor,
+    sections: tuple[int, int] = (2, 1),
+    fill: str = "zero",
+    groups: Sequence[Sequence[int]] | None = None,
+) -> torch.Tensor:
+    """The components a training run uses: channel ``groups`` when given, else sections.
+
+    x: (B, C, H, W). With ``groups``, :func:`by_channels` (zero-filled); otherwise a
+    ``sections = (rows, cols)`` grid of boxes (:func:`grid_boxes`) with ``fill``.
+    Returns (B, K, C, h, w).
+    """
+    if groups:
+        return by_channels(x, groups)
+    _check_images(x)
+    return by_sections(x, grid_boxes(x.shape[2], x.shape[3], *sections), fill)

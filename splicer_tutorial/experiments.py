@@ -114,6 +114,7 @@ def run_dominoes(
     progress: bool = True,
     command: list[str] | None = None,
     return_model: bool = False,
+    variants: tuple[str, ...] | None = None,
 ):
     """Pretrain on correlated training dominoes, then probe every variant.
 
@@ -127,6 +128,9 @@ def run_dominoes(
         curve_every: measure decodability of each half every this many epochs
             (:func:`probe_curve`); stored in ``history.curves``.
         return_model: also return the trained model.
+        variants: probe only these test variants (default: all); e.g.
+            ``("mnist_randomised", "cifar_randomised")`` for the two numbers that measure
+            suppression, at a third of the probing time.
 
     Returns a JSON-ready dict: ``config``, ``reference``, ``mode``, ``seed``, provenance
     (``command``, ``device``, ``versions``, ``date``), ``wall_s``, ``history``,
@@ -145,7 +149,7 @@ def run_dominoes(
     if reference == "random_init":
         seed_everything(config.seed)
         model, _ = build(config, train.images.shape[1])
-        history = History()
+        history = History(parameters=sum(p.numel() for p in model.parameters()))
     else:
         callback = probe_curve(data, device=device) if curve_every else None
         model, history = pretrain(
@@ -157,7 +161,7 @@ def run_dominoes(
             callback=callback,
             callback_every=curve_every or 1,
         )
-    evaluation = probes_module.evaluate(model.encoder, data, knn=knn, device=device)
+    evaluation = probes_module.evaluate(model.encoder, data, knn=knn, device=device, variants=variants)
     result = {
         "config": config.to_dict(),
         "reference": reference,

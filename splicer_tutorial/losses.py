@@ -205,8 +205,42 @@ class AverageTargetLoss(_ComponentLoss):
         return self.base(z, components.mean(dim=1))
 
 
+class SeparateLoss(nn.Module):
+    """The separate-encoders baseline: K independent SSL problems, one per component.
+
+    Encoder k sees only component k; the projections of the K components are
+    concatenated into z (B, D) and chunk k holds component k's. For two views,
+
+        L = sum_k L_base(z_1^(k), z_2^(k))
+
+    Nothing couples the components: each encoder learns its component as if it were alone,
+    so the easy component cannot suppress the hard one, but nothing is shared either.
+    """
+
+    def __init__(self, base: nn.Module, num_components: int) -> None:
+        super().__init__()
+        if num_components < 1:
+            raise ValueError(f"num_components must be >= 1, got {num_components}.")
+        self.base, self.num_components = base, num_components
+
+    def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        _check_pair(z1, z2)
+        if z1.shape[1] % self.num_components:
+            raise ValueError(
+                f"the embedding size {z1.shape[1]} does not divide into {self.num_components} chunks."
+            )
+        chunk = z1.shape[1] // self.num_components
+        return sum(self.base(a, b) for a, b in zip(z1.split(chunk, dim=1), z2.split(chunk, dim=1)))
+
+
 METHODS = {"simclr": NTXentLoss, "vicreg": VICRegLoss}
-VARIANTS = {"baseline": None, "splicer": SpliCERLoss, "sigma_je": SigmaJELoss, "average": AverageTargetLoss}
+VARIANTS = {
+    "baseline": None,
+    "splicer": SpliCERLoss,
+    "sigma_je": SigmaJELoss,
+    "average": AverageTargetLoss,
+    "separate": SeparateLoss,
+}
 
 
 def make_loss(
@@ -217,11 +251,21 @@ def make_loss(
     lam: float = 1.0,
     keep_primary: bool = True,
 ) -> nn.Module:
-    """A loss by name: ``method`` in {simclr, vicreg}, ``variant`` in {baseline, splicer, sigma_je, average}."""
+    """A loss by name: ``method`` in {simclr, vicreg}, ``variant`` in {baseline, splicer, sigma_je,
+    average, separate}. ``lam`` and ``keep_primary`` apply to splicer, sigma_je and average."""
     if method not in METHODS:
         raise ValueError(f"method is {method!r}; use one of {sorted(METHODS)}.")
     if variant not in VARIANTS:
         raise ValueError(f"variant is {variant!r}; use one of {sorted(VARIANTS)}.")
     base = NTXentLoss(temperature) if method == "simclr" else VICRegLoss()
     wrapper = VARIANTS[variant]
-    return base if wrapper is None else wrapper(base, num_components, lam=lam, keep_primary=keep_primary)
+    if wrapper is None:
+        return base
+    if wrapper is SeparateLoss:
+        if lam != 1.0 or not keep_primary:
+            raise ValueError(
+                "variant 'separate' has no primary term and no component weight; "
+                "leave lam=1 and keep_primary=True."
+            )
+        return SeparateLoss(base, num_components)
+    return wrapper(base, num_components, lam=lam, keep_primary=keep_primary)

@@ -3,7 +3,10 @@
 * :class:`ResNet18`: ResNet-18 with a 3x3 stride-1 stem and no max-pool, the usual
   choice for 32x32-scale images, for any number of input channels (512 features).
 * :class:`ConvNet`: a small four-block ConvNet that trains in minutes on a CPU.
-* :func:`mlp`: the projector, ``Linear-BN-ReLU`` blocks and a final ``Linear``.
+* :func:`mlp`: the projector, ``Linear-BN-ReLU`` blocks and a final ``Linear``, which can
+  be block-diagonal (:class:`BlockLinear`): K independent maps, one per chunk.
+* :class:`SeparateEncoders`: one encoder per component, their features concatenated (the
+  "separate encoders" baseline that SpliCER's reviewers asked for).
 * :class:`SSLModel`: an encoder with a projector for the primary image and, for
   SpliCER and its variants, a second projector for the components.
 
@@ -94,20 +97,97 @@ def make_encoder(name: str, in_channels: int = 3, width: int | None = None) -> n
     raise ValueError(f"backbone is {name!r}; use one of {BACKBONES}.")
 
 
-def mlp(in_dim: int, hidden_dim: int, out_dim: int, layers: int = 2) -> nn.Sequential:
+class BlockLinear(nn.Module):
+    """A block-diagonal linear layer: ``blocks`` independent maps side by side.
+
+    x (B, in_features) is cut into ``blocks`` equal groups; group k is mapped by its own
+    weight ``W_k`` (out_features/blocks x in_features/blocks) to output chunk k:
+
+        y^(k) = W_k x^(k) + b^(k)
+
+    so output chunk k depends on input group k only, and the gradient of anything computed
+    from chunk k reaches group k only. This is the *sparse* projector that the SpliCER
+    paper's theory assumes. One ``einsum``, no loop over blocks.
+    """
+
+    def __init__(self, in_features: int, out_features: int, blocks: int) -> None:
+        super().__init__()
+        if blocks < 1 or in_features % blocks or out_features % blocks:
+            raise ValueError(
+                f"in_features={in_features} and out_features={out_features} must both divide into "
+                f"blocks={blocks} equal groups; choose sizes that are multiples of {blocks}."
+            )
+        self.blocks = blocks
+        self.in_features, self.out_features = in_features, out_features
+        fan_in = in_features // blocks
+        bound = fan_in**-0.5  # nn.Linear's default initialisation, per block
+        self.weight = nn.Parameter(torch.empty(blocks, out_features // blocks, fan_in).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(out_features).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        groups = x.unflatten(1, (self.blocks, -1))  # (B, K, in/K)
+        return torch.einsum("bki,koi->bko", groups, self.weight).flatten(1) + self.bias
+
+    def dense_weight(self) -> torch.Tensor:
+        """The equivalent (out_features, in_features) matrix: zero off the diagonal blocks."""
+        return torch.block_diag(*self.weight)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, blocks={self.blocks}"
+
+
+def _linear(in_dim: int, out_dim: int, blocks: int) -> nn.Module:
+    return nn.Linear(in_dim, out_dim) if blocks == 1 else BlockLinear(in_dim, out_dim, blocks)
+
+
+def mlp(
+    in_dim: int, hidden_dim: int, out_dim: int, layers: int = 2, blocks: int = 1, block_all: bool = False
+) -> nn.Sequential:
     """A projector: ``layers - 1`` blocks of ``Linear-BN-ReLU``, then a ``Linear``.
 
-    (B, in_dim) -> (B, out_dim).
+    (B, in_dim) -> (B, out_dim). With ``blocks=K`` the last ``Linear`` is block-diagonal
+    (:class:`BlockLinear`), so output chunk k is computed from hidden group k only; with
+    ``block_all=True`` every layer is, which makes K independent projectors side by side.
     """
     if layers < 1:
         raise ValueError(f"layers must be >= 1, got {layers}.")
     modules: list[nn.Module] = []
     dim = in_dim
     for _ in range(layers - 1):
-        modules += [nn.Linear(dim, hidden_dim), nn.BatchNorm1d(hidden_dim), nn.ReLU()]
+        modules += [_linear(dim, hidden_dim, blocks if block_all else 1), nn.BatchNorm1d(hidden_dim), nn.ReLU()]
         dim = hidden_dim
-    modules.append(nn.Linear(dim, out_dim))
+    modules.append(_linear(dim, out_dim, blocks))
     return nn.Sequential(*modules)
+
+
+class SeparateEncoders(nn.Module):
+    """One encoder per component; an image's features are theirs, concatenated.
+
+    ``split`` turns images (B, C, H, W) into components (B, K, C, h, w) (e.g.
+    ``functools.partial(deconstruct.split, sections=(2, 1))``); encoder k sees component k
+    only. ``forward(x)`` splits and encodes, so probes can call it on whole images like any
+    encoder: x (B, C, H, W) -> (B, K * F). Unlike SpliCER, this model needs the components
+    at inference too, and has K times the encoder's parameters.
+    """
+
+    def __init__(self, encoders: list[nn.Module], split) -> None:
+        super().__init__()
+        if len(encoders) < 1:
+            raise ValueError("encoders is empty; give one encoder per component.")
+        self.encoders = nn.ModuleList(encoders)
+        self.split = split
+        self.out_dim = sum(e.out_dim for e in encoders)
+
+    def encode_components(self, components: torch.Tensor) -> torch.Tensor:
+        """components (B, K, C, h, w) -> concatenated features (B, K * F)."""
+        if components.ndim != 5 or components.shape[1] != len(self.encoders):
+            raise ValueError(
+                f"components must be (B, K={len(self.encoders)}, C, h, w), got {tuple(components.shape)}."
+            )
+        return torch.cat([encoder(components[:, k]) for k, encoder in enumerate(self.encoders)], dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encode_components(self.split(x))
 
 
 class SSLModel(nn.Module):
@@ -115,7 +195,9 @@ class SSLModel(nn.Module):
 
     ``embed(x)`` gives the primary embedding z (B, proj_dim); ``embed_components(c)``
     takes components (B, K, C, h, w), runs them through the *same* encoder in one batched
-    pass and returns (B, K, component_dim).
+    pass and returns (B, K, component_dim). ``projector_blocks=K`` makes the primary
+    projector's last layer block-diagonal (chunk k of z from hidden group k only);
+    ``block_all=True`` makes all its layers so.
     """
 
     def __init__(
@@ -124,10 +206,12 @@ class SSLModel(nn.Module):
         proj_dim: int = 128,
         hidden_dim: int = 512,
         component_dim: int | None = None,
+        projector_blocks: int = 1,
+        block_all: bool = False,
     ) -> None:
         super().__init__()
         self.encoder = encoder
-        self.projector = mlp(encoder.out_dim, hidden_dim, proj_dim)
+        self.projector = mlp(encoder.out_dim, hidden_dim, proj_dim, blocks=projector_blocks, block_all=block_all)
         self.component_projector = (
             mlp(encoder.out_dim, hidden_dim, component_dim) if component_dim else None
         )

@@ -12,7 +12,10 @@ of a hash of the image, so the bits
   codes much larger than the batch, the code alone tells a positive from every negative.
 
 A contrastive model then learns the bits and lets the digit go: a linear probe of the
-digit falls towards chance as ``n_bits`` grows. This module builds the data
+digit falls towards chance as ``n_bits`` grows. SpliCER's remedy is a **channel split**
+(:func:`channel_split`): the digit channel and the bit channels become two components,
+each registered to its own half of the embedding, so the digit must be represented to
+match the digit-only component (``run_randbits(..., variant="splicer")``). This module builds the data
 (:func:`hash_bits`, :func:`make_randbits`, :func:`load_randbits`) and runs the
 experiment of a mode (:data:`PRESETS`, :func:`run_randbits`).
 
@@ -53,6 +56,7 @@ __all__ = [
     "collect",
     "run_randbits",
     "split_indices",
+    "channel_split",
     "train_config",
 ]
 
@@ -278,6 +282,19 @@ def train_config(mode: str | None = None, temperature: float = 0.1, seed: int = 
     return TrainConfig(temperature=temperature, seed=seed, **values)
 
 
+def channel_split(n_bits: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The two components of a RandBits image: the digit channel, and the bit channels.
+
+    ``channel_split(3) == ((0,), (1, 2, 3))``; give it to ``TrainConfig(groups=...)``.
+    """
+    if isinstance(n_bits, bool) or not isinstance(n_bits, (int, np.integer)) or not 1 <= n_bits <= MAX_BITS:
+        raise ValueError(
+            f"a channel split needs 1 to {MAX_BITS} bit channels beside the digit, got n_bits={n_bits!r}; "
+            "with 0 bits there is nothing to split off (use the baseline)."
+        )
+    return (0,), tuple(range(1, n_bits + 1))
+
+
 def run_randbits(
     n_bits: int,
     temperature: float,
@@ -309,6 +326,8 @@ def run_randbits(
         return_model: also return the model (its ``encoder`` is what was probed).
         **overrides: data settings of the preset (``n_train``, ``n_test``, ``size``) or
             :class:`~splicer_tutorial.training.TrainConfig` fields (``epochs``, ``width``, ...).
+            A ``variant`` other than ``baseline`` uses :func:`channel_split` as its
+            components unless ``groups`` is given.
 
     Returns a JSON-ready dict: ``config``, ``mode``, ``seed``, ``n_bits``,
     ``temperature``, provenance (``command``, ``device``, ``versions``, ``date``),
@@ -319,6 +338,8 @@ def run_randbits(
     mode = config_module.mode(mode)
     preset = PRESETS[mode]
     data_settings = {k: overrides.pop(k, v) for k, v in preset["data"].items()}
+    if overrides.get("variant", "baseline") != "baseline" and overrides.get("groups") is None:
+        overrides["groups"] = channel_split(n_bits)
     config = train_config(mode, temperature=temperature, seed=seed, **overrides)
     device = config_module.resolve_device(device)
     start = time.perf_counter()

@@ -13,11 +13,19 @@ One step of SpliCER (``variant="splicer"``) on a batch x (B, C, H, W):
 2. x is deconstructed into K components (B, K, C, h, w), each augmented once, encoded
    by the same encoder and projected to c (B, K, D/K);
 3. the loss registers chunk k of z1 and z2 to c_k (see :mod:`splicer_tutorial.losses`).
+
+The ``separate`` variant instead trains K encoders, encoder k on two views of component k
+only (:class:`~splicer_tutorial.models.SeparateEncoders`).
+
+Components are sections of the image (``sections``, ``fill``) or, when ``groups`` is
+given, channel groups (zero-filled; after augmentation each component is re-masked to its
+own channels, so a channel-wise jitter cannot leak into the others).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from dataclasses import dataclass, field
@@ -31,9 +39,11 @@ from tqdm.auto import tqdm
 
 from . import config as config_module
 from .augment import SSLAugment
-from .deconstruct import by_sections, grid_boxes
+from . import deconstruct
 from .losses import VARIANTS, make_loss
-from .models import SSLModel, make_encoder
+from .models import SeparateEncoders, SSLModel, make_encoder
+
+PROJECTORS = ("dense", "block")
 
 
 @dataclass
@@ -41,13 +51,15 @@ class TrainConfig:
     """Everything that defines a pretraining run (saved with every checkpoint and result)."""
 
     method: str = "simclr"  # simclr | vicreg
-    variant: str = "baseline"  # baseline | splicer | sigma_je | average
+    variant: str = "baseline"  # baseline | splicer | sigma_je | average | separate
     backbone: str = "convnet"  # convnet | resnet18
     width: int | None = None  # encoder width; None: the backbone's default
     proj_dim: int = 128
     hidden_dim: int = 512
+    projector: str = "dense"  # dense | block (the last projector layer block-diagonal, one block per chunk)
     sections: tuple[int, int] = (2, 1)  # components: a rows x cols grid of boxes (2x1: a domino's halves)
     fill: str = "zero"  # zero | crop
+    groups: tuple[tuple[int, ...], ...] | None = None  # components: channel groups instead of sections
     same_geometry: bool = False  # augment components with the primary view's crop and flip
     lam: float = 1.0  # weight of the component terms
     keep_primary: bool = True  # keep the ordinary two-view term
@@ -67,6 +79,23 @@ class TrainConfig:
         self.crop_scale = tuple(self.crop_scale)
         if self.variant not in VARIANTS:
             raise ValueError(f"variant is {self.variant!r}; use one of {sorted(VARIANTS)}.")
+        if self.projector not in PROJECTORS:
+            raise ValueError(f"projector is {self.projector!r}; use one of {PROJECTORS}.")
+        if len(self.sections) != 2 or any(not isinstance(n, int) or n < 1 for n in self.sections):
+            raise ValueError(f"sections must be (rows, cols) of positive ints, got {self.sections!r}.")
+        if self.fill not in deconstruct.FILLS:
+            raise ValueError(f"fill is {self.fill!r}; use one of {deconstruct.FILLS}.")
+        if self.variant == "separate" and (self.lam != 1.0 or not self.keep_primary):
+            raise ValueError(
+                "variant 'separate' has no primary term and no component weight; "
+                "leave lam=1 and keep_primary=True."
+            )
+        if self.groups is not None:
+            self.groups = tuple(tuple(int(c) for c in g) for g in self.groups)
+            if len(self.groups) == 0 or any(len(g) == 0 for g in self.groups):
+                raise ValueError(f"groups must be non-empty lists of channels, got {self.groups!r}.")
+            if self.fill != "zero":
+                raise ValueError("channel groups are zero-filled components; leave fill='zero' with groups.")
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
@@ -75,7 +104,11 @@ class TrainConfig:
 
     @property
     def num_components(self) -> int:
-        return self.sections[0] * self.sections[1]
+        return len(self.groups) if self.groups else self.sections[0] * self.sections[1]
+
+    def split(self, x: torch.Tensor) -> torch.Tensor:
+        """The components of images x (B, C, H, W) this run uses: (B, K, C, h, w)."""
+        return deconstruct.split(x, self.sections, self.fill, self.groups)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -91,6 +124,9 @@ class History:
     curves: list[dict] = field(default_factory=list)  # what the callback returned, with its epoch
     wall_s: float = 0.0  # training time, without the callback's
     images_per_s: float = 0.0
+    epoch_s: list[float] = field(default_factory=list)  # wall time of each epoch, without the callback's
+    peak_memory_mb: float | None = None  # peak GPU memory of training; None on a CPU (not tracked)
+    parameters: int = 0  # trainable parameters, projectors included
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -110,9 +146,15 @@ def build(config: TrainConfig, in_channels: int = 3) -> tuple[SSLModel, nn.Modul
     loss = make_loss(
         config.method, config.variant, config.num_components, config.temperature, config.lam, config.keep_primary
     )
+    blocks = 1 if config.projector == "dense" else config.num_components
+    if config.variant == "separate":
+        encoders = [make_encoder(config.backbone, in_channels, config.width) for _ in range(config.num_components)]
+        encoder = SeparateEncoders(encoders, config.split)
+        # K projectors side by side: chunk k of z is component k's projection
+        return SSLModel(encoder, config.proj_dim, config.hidden_dim, None, config.num_components, True), loss
     component_dim = None if config.variant == "baseline" else loss.component_dim(config.proj_dim)
     encoder = make_encoder(config.backbone, in_channels, config.width)
-    return SSLModel(encoder, config.proj_dim, config.hidden_dim, component_dim), loss
+    return SSLModel(encoder, config.proj_dim, config.hidden_dim, component_dim, blocks), loss
 
 
 def _as_uint8_images(images: torch.Tensor) -> torch.Tensor:
@@ -131,13 +173,19 @@ def training_step(
     x: (B, C, H, W) float in [0, 1].
     """
     batch = x.shape[0]
+    if config.variant == "separate":
+        parts = config.split(x)  # (B, K, C, h, w)
+        views = augment(parts.flatten(0, 1).repeat(2, 1, 1, 1)).unflatten(0, (2 * batch, -1))
+        views = _remask(views, config)
+        features = model.encoder.encode_components(views)  # (2B, K * F)
+        z1, z2 = model.projector(features).chunk(2)
+        return loss_fn(z1, z2), features[:batch]
     if config.variant == "baseline":
         views = augment(x.repeat(2, 1, 1, 1))
         components = None
     else:
-        boxes = grid_boxes(x.shape[2], x.shape[3], *config.sections)
-        parts = by_sections(x, boxes, config.fill)
-        first, components = augment.with_components(x, parts, config.same_geometry)
+        first, components = augment.with_components(x, config.split(x), config.same_geometry)
+        components = _remask(components, config)
         views = torch.cat([first, augment(x)])
     features = model.encoder(views)
     z1, z2 = model.projector(features).chunk(2)
@@ -146,6 +194,18 @@ def training_step(
     else:
         loss = loss_fn([z1, z2], model.embed_components(components))
     return loss, features[:batch]
+
+
+def _remask(components: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    """Zero each channel component outside its own channels again after augmentation.
+
+    components: (B, K, C, h, w). A channel-wise jitter adds an offset to every channel, the
+    zeroed ones too; this keeps component k a function of its own channels only.
+    """
+    if not config.groups:
+        return components
+    keep = deconstruct.channel_mask(config.groups, components.shape[2], components.device)
+    return components * keep.to(components.dtype)
 
 
 def pretrain(
@@ -198,8 +258,13 @@ def pretrain(
     probe_optimiser = torch.optim.Adam(probes.parameters(), lr=1e-2) if probes else None
     labels = {f: y.to(device) for f, y in (probe_labels or {}).items()}
     use_amp = config.amp and device.type == "cuda"
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
 
-    history = History(online_probe={f: [] for f in labels})
+    history = History(
+        online_probe={f: [] for f in labels},
+        parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
+    )
 
     callback_s = 0.0
 
@@ -217,6 +282,7 @@ def pretrain(
     model.train()
     bar = tqdm(range(config.epochs), desc=f"{config.method}/{config.variant}", disable=not progress)
     for epoch in bar:
+        epoch_start = time.perf_counter()
         order = torch.randperm(n, device=device)
         epoch_losses, correct = [], {f: 0 for f in labels}
         for step in range(steps_per_epoch):
@@ -248,10 +314,13 @@ def pretrain(
         for factor in labels:
             history.online_probe[factor].append(correct[factor] / (steps_per_epoch * batch_size))
         bar.set_postfix(loss=f"{history.epoch_loss[-1]:.3f}")
+        history.epoch_s.append(time.perf_counter() - epoch_start)
         if (epoch + 1) % callback_every == 0 or epoch + 1 == config.epochs:
             call_back(epoch + 1)
     history.wall_s = time.perf_counter() - start - callback_s
     history.images_per_s = config.epochs * steps_per_epoch * batch_size / history.wall_s
+    if device.type == "cuda":
+        history.peak_memory_mb = torch.cuda.max_memory_allocated(device) / 2**20
     model.eval()
     if checkpoint is not None:
         save_checkpoint(checkpoint, model, config, history)

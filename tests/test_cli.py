@@ -62,6 +62,9 @@ def test_run_help_lists_the_choices(capsys: pytest.CaptureFixture) -> None:
     (["run", "--method", "byol", "--out", "x.json"], "--method"),
     (["run", "--variant", "split", "--out", "x.json"], "--variant"),
     (["run", "--epochs", "two", "--out", "x.json"], "--epochs"),
+    (["run", "--sections", "2by2", "--out", "x.json"], "sections must look like 2x1"),
+    (["run", "--sections", "0x2", "--out", "x.json"], "sections must be positive"),
+    (["run", "--projector", "sparse", "--out", "x.json"], "--projector"),
     (["run"], "--out"),
     (["train"], "invalid choice"),
     ([], "required"),
@@ -173,12 +176,27 @@ def test_run_end_to_end_writes_json(capsys, tmp_path, shipped_dir, tiny_presets)
         (["--dataset", "randbits"], "--dataset randbits needs --bits"),
         (["--method", "supervised"], "--method supervised only applies to --dataset binary_dominoes"),
         (["--dataset", "binary_dominoes", "--method", "vicreg"], "drop --method and --variant"),
+        (["--dataset", "randbits", "--bits", "4", "--sections", "2x2"], "--sections only applies to --dataset dominoes"),
+        (["--dataset", "randbits", "--bits", "0", "--variant", "splicer"], "nothing to split off"),
+        (["--variant", "separate", "--lam", "2"], "variant 'separate' has no primary term"),
     ],
 )
 def test_options_of_another_dataset_are_refused_in_one_line(capsys, tmp_path, argv, named) -> None:
     assert cli.main(["run", *argv, "--out", str(tmp_path / "r.json")]) == 1
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and named in lines[0]
+
+
+def test_run_ablation_options_reach_the_config(capsys, tmp_path, shipped_dir, tiny_presets) -> None:
+    out = tmp_path / "quarters.json"
+    argv = ["run", "--mode", "fast", "--variant", "splicer", "--sections", "2x2", "--projector", "block",
+            "--fill", "crop", "--lam", "0.5", "--no-primary", "--no-knn", "--device", "cpu", "--out", str(out)]
+    assert cli.main(argv) == 0
+    config = json.loads(out.read_text())["config"]
+    assert config["sections"] == [2, 2] and config["projector"] == "block" and config["fill"] == "crop"
+    assert config["lam"] == 0.5 and config["keep_primary"] is False
+    history = json.loads(out.read_text())["history"]
+    assert len(history["epoch_s"]) == 1 and history["parameters"] > 0
 
 
 def test_binary_dominoes_run_writes_supervised_auc(capsys, tmp_path, shipped_dir, monkeypatch) -> None:

@@ -10,8 +10,10 @@ from splicer_tutorial.deconstruct import (
     by_channels,
     by_masks,
     by_sections,
+    channel_mask,
     grid_boxes,
     halves,
+    split,
 )
 
 
@@ -249,3 +251,23 @@ def test_mask_shape_mismatch_raises(x: torch.Tensor, masks: torch.Tensor) -> Non
 def test_mask_with_wrong_rank_raises(x: torch.Tensor) -> None:
     with pytest.raises(ValueError, match=r"masks must be \(B, K, H, W\)"):
         by_masks(x, torch.zeros(12, 8))
+
+
+def test_overlapping_channel_groups_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"groups\[1\] = \[1, 2\] repeats channels \[1\]"):
+        by_channels(torch.rand(2, 3, 4, 4), [[0, 1], [1, 2]])
+
+
+def test_channel_mask_marks_each_groups_channels() -> None:
+    keep = channel_mask([[0], [1, 3]], 4)
+    assert keep.shape == (2, 4, 1, 1)
+    assert keep[:, :, 0, 0].tolist() == [[1, 0, 0, 0], [0, 1, 0, 1]]
+
+
+def test_split_chooses_channels_or_sections() -> None:
+    x = torch.rand(2, 3, 8, 4)
+    assert torch.equal(split(x, groups=[[0], [1, 2]]), by_channels(x, [[0], [1, 2]]))
+    assert torch.equal(split(x, (2, 2), "crop"), by_sections(x, grid_boxes(8, 4, 2, 2), "crop"))
+    assert split(x).shape == (2, 2, 3, 8, 4)
+    with pytest.raises(ValueError, match="does not divide into a 3x1 grid"):
+        split(x, (3, 1))

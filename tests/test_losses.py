@@ -10,6 +10,7 @@ import torch
 from splicer_tutorial.losses import (
     AverageTargetLoss,
     NTXentLoss,
+    SeparateLoss,
     SigmaJELoss,
     SpliCERLoss,
     VICRegLoss,
@@ -270,6 +271,43 @@ def test_average_of_identical_components_is_registering_to_one(base) -> None:
     sigma = SigmaJELoss(base, 4, keep_primary=False)([z1, z2], one.repeat(1, 4, 1))
     sigma_one = SigmaJELoss(base, 1, keep_primary=False)([z1, z2], one)
     assert sigma.item() == pytest.approx(4 * sigma_one.item(), rel=1e-12)
+
+
+# ------------------------------------------------------------------ separate encoders
+
+
+@pytest.mark.parametrize("base", [NTXentLoss(0.5), VICRegLoss()])
+def test_separate_loss_is_the_sum_of_per_chunk_losses(base) -> None:
+    z1, z2 = rand(6, 12, seed=1), rand(6, 12, seed=2)
+    value = SeparateLoss(base, 3)(z1, z2)
+    by_hand = sum(base(z1[:, 4 * k : 4 * (k + 1)], z2[:, 4 * k : 4 * (k + 1)]) for k in range(3))
+    assert value.item() == pytest.approx(by_hand.item(), rel=1e-12)
+
+
+def test_separate_loss_known_value_with_identical_chunks() -> None:
+    # every embedding identical: each chunk's NT-Xent is log(2N - 1), so K chunks give K times it
+    z = torch.ones(4, 6, dtype=torch.float64)
+    assert SeparateLoss(NTXentLoss(0.2), 2)(z, z).item() == pytest.approx(2 * math.log(7), rel=1e-12)
+
+
+def test_separate_loss_chunks_do_not_interact() -> None:
+    z1, z2 = rand(5, 8, seed=3).requires_grad_(), rand(5, 8, seed=4)
+    loss = SeparateLoss(NTXentLoss(0.5), 2)
+    # the gradient of the loss on chunk 0 is the gradient of chunk 0's own term
+    loss(z1, z2).backward()
+    alone = z1.detach()[:, :4].clone().requires_grad_()
+    NTXentLoss(0.5)(alone, z2[:, :4]).backward()
+    assert torch.allclose(z1.grad[:, :4], alone.grad)
+
+
+def test_separate_loss_errors() -> None:
+    with pytest.raises(ValueError, match="does not divide into 3 chunks"):
+        SeparateLoss(NTXentLoss(), 3)(rand(4, 8), rand(4, 8))
+    with pytest.raises(ValueError, match="num_components must be >= 1"):
+        SeparateLoss(NTXentLoss(), 0)
+    with pytest.raises(ValueError, match="variant 'separate' has no primary term"):
+        make_loss("simclr", "separate", lam=0.5)
+    assert isinstance(make_loss("vicreg", "separate", num_components=4), SeparateLoss)
 
 
 # ------------------------------------------------------------------ make_loss

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from splicer_tutorial.models import ConvNet, ResNet18, SSLModel, make_encoder, mlp
+from splicer_tutorial.models import BlockLinear, ConvNet, ResNet18, SeparateEncoders, SSLModel, make_encoder, mlp
 
 
 @pytest.fixture(autouse=True)
@@ -116,3 +116,70 @@ def test_embed_components_without_projector_raises() -> None:
     assert model.component_projector is None
     with pytest.raises(RuntimeError, match=r"no component projector.*component_dim"):
         model.embed_components(torch.rand(2, 2, 3, 16, 16))
+
+
+# ------------------------------------------------------------------ block-diagonal projector
+
+
+def test_block_linear_is_block_diagonal_and_matches_its_dense_matrix() -> None:
+    torch.manual_seed(0)
+    layer = BlockLinear(12, 6, blocks=3)
+    dense = layer.dense_weight()
+    assert dense.shape == (6, 12)
+    for k in range(3):
+        for j in range(3):
+            block = dense[2 * k : 2 * (k + 1), 4 * j : 4 * (j + 1)]
+            assert (block != 0).any() if j == k else (block == 0).all()
+    x = torch.randn(5, 12)
+    assert torch.allclose(layer(x), x @ dense.T + layer.bias, atol=1e-6)
+
+
+def test_block_linear_chunk_k_depends_on_group_k_only() -> None:
+    torch.manual_seed(0)
+    layer = BlockLinear(8, 4, blocks=2)
+    x = torch.randn(3, 8, requires_grad=True)
+    layer(x)[:, 2:].sum().backward()  # output chunk 1
+    assert (x.grad[:, :4] == 0).all() and (x.grad[:, 4:] != 0).any()
+
+
+def test_block_linear_sizes_must_divide() -> None:
+    with pytest.raises(ValueError, match="must both divide into blocks=3"):
+        BlockLinear(8, 6, blocks=3)
+
+
+def test_mlp_blocks_only_last_or_all_layers() -> None:
+    last = mlp(16, 8, 4, layers=2, blocks=2)
+    assert isinstance(last[0], nn.Linear) and isinstance(last[-1], BlockLinear)
+    every = mlp(16, 8, 4, layers=2, blocks=2, block_all=True)
+    assert isinstance(every[0], BlockLinear) and isinstance(every[-1], BlockLinear)
+    model = SSLModel(ConvNet(3, 4), proj_dim=8, hidden_dim=16, projector_blocks=2)
+    assert isinstance(model.projector[-1], BlockLinear)
+
+
+# ------------------------------------------------------------------ separate encoders
+
+
+def halves_of(x: torch.Tensor) -> torch.Tensor:
+    return torch.stack(x.chunk(2, dim=2), dim=1)  # (B, 2, C, H/2, W)
+
+
+def test_separate_encoders_concatenate_and_see_only_their_component() -> None:
+    torch.manual_seed(0)
+    model = SeparateEncoders([ConvNet(3, 4), ConvNet(3, 4)], halves_of).eval()
+    assert model.out_dim == 2 * 32
+    x = torch.rand(2, 3, 16, 8)
+    features = model(x)
+    assert features.shape == (2, 64)
+    changed = x.clone()
+    changed[:, :, 8:] = torch.rand(2, 3, 8, 8)  # a new bottom half
+    again = model(changed)
+    assert torch.allclose(features[:, :32], again[:, :32])  # encoder 0 sees the top only
+    assert not torch.allclose(features[:, 32:], again[:, 32:])
+
+
+def test_separate_encoders_errors() -> None:
+    with pytest.raises(ValueError, match="encoders is empty"):
+        SeparateEncoders([], halves_of)
+    model = SeparateEncoders([ConvNet(3, 4), ConvNet(3, 4)], halves_of)
+    with pytest.raises(ValueError, match=r"components must be \(B, K=2"):
+        model.encode_components(torch.rand(2, 3, 3, 8, 8))

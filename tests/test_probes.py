@@ -195,6 +195,14 @@ def test_evaluate_without_knn_and_with_some_factors() -> None:
     assert all(set(v) == {"object"} for v in results["probes"].values())
 
 
+def test_evaluate_only_the_variants_asked_for() -> None:
+    data = tiny_dominoes(seed=2)
+    results = evaluate(RandomProjection(96), data, knn=False, device="cpu", variants=("mnist_randomised",))
+    assert set(results["probes"]) == {"mnist_randomised"} == set(results["naive_probes"])
+    with pytest.raises(ValueError, match=r"variants \['shuffled'\] are not in the data"):
+        evaluate(RandomProjection(96), data, device="cpu", variants=("shuffled",))
+
+
 def test_evaluate_naive_probe_reads_the_shortcut() -> None:
     """A probe fitted on correlated data may use the digit; on digit-randomised test data
     an encoder that sees only the digit half then fails at the object."""

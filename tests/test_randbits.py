@@ -112,7 +112,8 @@ def test_load_randbits_split_is_disjoint(shipped_dir: Path) -> None:
     assert torch.equal(small["train"]["randbits"].digit, load_randbits(0, 100, 50, seed=0)["train"]["randbits"].digit)
 
 
-def test_run_randbits_returns_the_documented_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+def tiny_run_setup(monkeypatch: pytest.MonkeyPatch, n_bits: int = 4) -> dict:
+    """A tiny fast preset, and 64 training / 40 test synthetic RandBits images at 8x8."""
     tiny = {
         "data": {"n_train": 64, "n_test": 40, "size": 8},
         "train": {"backbone": "convnet", "width": 4, "epochs": 1, "batch_size": 32, "lr": 1e-3},
@@ -120,8 +121,13 @@ def test_run_randbits_returns_the_documented_keys(monkeypatch: pytest.MonkeyPatc
     }
     monkeypatch.setitem(randbits.PRESETS, "fast", tiny)
     images, labels = synthetic(104)
-    sets = [make_randbits(images[:64], labels[:64], 4, size=8), make_randbits(images[64:], labels[64:], 4, size=8)]
-    data = {"train": {"randbits": sets[0]}, "test": {"randbits": sets[1]}}
+    return {"train": {"randbits": make_randbits(images[:64], labels[:64], n_bits, size=8)},
+            "test": {"randbits": make_randbits(images[64:], labels[64:], n_bits, size=8)}}
+
+
+def test_run_randbits_returns_the_documented_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tiny_run_setup(monkeypatch)
+    sets = [data["train"]["randbits"], data["test"]["randbits"]]
     result = run_randbits(4, 0.1, mode="fast", seed=0, progress=False, data=data, device="cpu")
     for key in ("config", "mode", "seed", "command", "device", "versions", "date", "wall_s", "history",
                 "probes", "knn", "chance", "n_bits", "temperature", "reference"):
@@ -144,6 +150,27 @@ def test_run_randbits_returns_the_documented_keys(monkeypatch: pytest.MonkeyPatc
         run_randbits(4, 0.1, mode="fast", progress=False, data=data, bogus=1)
     with pytest.raises(ValueError, match="fixed for RandBits"):
         run_randbits(4, 0.1, mode="fast", progress=False, data=data, augment="rgb")
+
+
+def test_channel_split_separates_the_digit_from_the_bits() -> None:
+    assert randbits.channel_split(3) == ((0,), (1, 2, 3))
+    for bad in (0, -1, 65, 2.0, True):
+        with pytest.raises(ValueError, match="a channel split needs 1 to 64 bit channels"):
+            randbits.channel_split(bad)
+
+
+def test_run_randbits_splicer_uses_the_channel_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tiny_run_setup(monkeypatch)
+    images, labels = synthetic(104)
+    result = run_randbits(4, 0.1, mode="fast", progress=False, data=data, device="cpu", knn=False,
+                          variant="splicer")
+    assert result["config"]["variant"] == "splicer"
+    assert [list(g) for g in result["config"]["groups"]] == [[0], [1, 2, 3, 4]]
+    assert len(result["history"]["epoch_loss"]) == 1 and 0 <= result["probes"]["randbits"]["digit"] <= 1
+    empty = {"train": {"randbits": make_randbits(images[:64], labels[:64], 0, size=8)},
+             "test": {"randbits": make_randbits(images[64:], labels[64:], 0, size=8)}}
+    with pytest.raises(ValueError, match="with 0 bits there is nothing to split off"):
+        run_randbits(0, 0.1, mode="fast", progress=False, data=empty, variant="splicer")
 
 
 def test_collect_groups_by_temperature_and_bits() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from splicer_tutorial import training
 from splicer_tutorial.training import History, TrainConfig, build, load_checkpoint, pretrain
@@ -180,6 +181,11 @@ def test_splicer_crop_with_same_geometry_raises(data) -> None:
 
 @pytest.mark.parametrize("overrides", [
     {"variant": "splicer", "fill": "crop"},
+    {"variant": "splicer", "projector": "block"},
+    {"variant": "separate", "fill": "crop"},
+    {"variant": "separate", "method": "vicreg"},
+    {"variant": "splicer", "groups": ((0,), (1, 2)), "augment": "channels"},
+    {"variant": "separate", "groups": ((0, 1), (2,)), "augment": "channels"},
     {"variant": "splicer", "same_geometry": True, "keep_primary": False, "lam": 0.5},
     {"variant": "splicer", "sections": (2, 2), "proj_dim": 16},
     {"variant": "sigma_je"},
@@ -250,3 +256,74 @@ def test_callback_runs_before_training_every_n_epochs_and_at_the_end(data) -> No
     assert [c["epoch"] for c in history.curves] == [0, 2, 4, 5]
     assert [c["calls"] for c in history.curves] == [1, 2, 3, 4]
     assert seen == [False] * 4  # the callback sees the model in eval mode
+
+
+# ------------------------------------------------------------------ variants and cost
+
+
+def test_separate_builds_one_encoder_per_component_and_k_projectors(data) -> None:
+    from splicer_tutorial.models import BlockLinear, SeparateEncoders
+
+    model, loss_fn = build(config(variant="separate", sections=(2, 2), proj_dim=16))
+    assert isinstance(model.encoder, SeparateEncoders) and len(model.encoder.encoders) == 4
+    assert model.component_projector is None
+    assert all(isinstance(m, BlockLinear) for m in model.projector if isinstance(m, (nn.Linear, BlockLinear)))
+    features = model.encoder.eval()(data[0][:3].float() / 255)
+    assert features.shape == (3, 4 * model.encoder.encoders[0].out_dim)
+
+
+def test_block_projector_has_one_block_per_chunk() -> None:
+    from splicer_tutorial.models import BlockLinear
+
+    model, _ = build(config(variant="splicer", sections=(2, 2), projector="block"))
+    assert isinstance(model.projector[-1], BlockLinear) and model.projector[-1].blocks == 4
+    dense, _ = build(config(variant="splicer"))
+    assert isinstance(dense.projector[-1], nn.Linear)
+
+
+def test_channel_components_stay_zero_outside_their_channels(data) -> None:
+    cfg = config(variant="splicer", groups=((0,), (1, 2)), augment="channels")
+    parts = cfg.split(data[0][:4].float() / 255)
+    augment = training.SSLAugment("channels", jitter=0.8, jitter_p=1.0)
+    _, moved = augment.with_components(data[0][:4].float() / 255, parts)
+    assert (moved[:, 0, 1:] != 0).any()  # the jitter's offset leaks into zeroed channels...
+    cleaned = training._remask(moved, cfg)
+    assert (cleaned[:, 0, 1:] == 0).all() and (cleaned[:, 1, 0] == 0).all()  # ...and is removed
+    assert torch.equal(cleaned[:, 0, 0], moved[:, 0, 0])
+
+
+def test_history_records_cost(data) -> None:
+    cfg = config(variant="splicer", epochs=2)
+    model, history = pretrain(data[0][:64], cfg, progress=False)
+    assert len(history.epoch_s) == 2 and all(t > 0 for t in history.epoch_s)
+    assert sum(history.epoch_s) <= history.wall_s * 1.01
+    assert history.parameters == sum(p.numel() for p in model.parameters())
+    assert history.peak_memory_mb is None  # not tracked on a CPU
+
+
+@pytest.mark.parametrize("overrides, pattern", [
+    ({"projector": "sparse"}, "projector is 'sparse'; use one of"),
+    ({"sections": (2, 0)}, "sections must be"),
+    ({"fill": "blur"}, "fill is 'blur'"),
+    ({"groups": ((0,), ())}, "groups must be non-empty"),
+    ({"groups": ((0,), (1,)), "fill": "crop"}, "leave fill='zero' with groups"),
+    ({"variant": "separate", "lam": 2.0}, "variant 'separate' has no primary term"),
+])
+def test_bad_variant_settings_are_named(overrides: dict, pattern: str) -> None:
+    with pytest.raises(ValueError, match=pattern):
+        build(config(**overrides))
+
+
+def test_overlapping_groups_are_refused(data) -> None:
+    with pytest.raises(ValueError, match="repeats channels"):
+        pretrain(data[0][:64], config(variant="splicer", groups=((0, 1), (1, 2)), augment="channels"),
+                 progress=False)
+
+
+def test_separate_checkpoint_round_trip(data, tmp_path) -> None:
+    path = tmp_path / "separate.pt"
+    cfg = config(variant="separate", fill="crop")
+    model, _ = pretrain(data[0][:64], cfg, checkpoint=path, progress=False)
+    loaded, _ = load_checkpoint(path, expected=cfg)
+    x = data[0][:4].float() / 255
+    assert torch.allclose(model.encoder(x), loaded.encoder(x), atol=1e-6)
