@@ -25,7 +25,6 @@ own channels, so a channel-wise jitter cannot leak into the others).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import time
 from dataclasses import dataclass, field
