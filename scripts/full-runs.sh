@@ -20,6 +20,20 @@ for s in "${seeds[@]}"; do
     run "dominoes-$method-mnist_only-s$s.json" --method "$method" --reference mnist_only --seed "$s"
   done
   run "dominoes-simclr-random_init-s$s.json" --method simclr --reference random_init --seed "$s"
+  # chapter 7: SpliCER and its alternatives
+  for method in simclr vicreg; do
+    for variant in splicer sigma_je average separate; do
+      run "dominoes-$method-$variant-s$s.json" --method "$method" --variant "$variant" --seed "$s"
+    done
+  done
+  # chapter 8: ablations of SpliCER (SimCLR), one setting changed each
+  run "ablation-quarters-s$s.json" --variant splicer --sections 2x2 --seed "$s"
+  run "ablation-lam0.5-s$s.json" --variant splicer --lam 0.5 --seed "$s"
+  run "ablation-lam2-s$s.json" --variant splicer --lam 2 --seed "$s"
+  run "ablation-no_primary-s$s.json" --variant splicer --no-primary --seed "$s"
+  run "ablation-crop-s$s.json" --variant splicer --fill crop --seed "$s"
+  run "ablation-same_geometry-s$s.json" --variant splicer --same-geometry --seed "$s"
+  run "ablation-block-s$s.json" --variant splicer --projector block --seed "$s"
 done
 # chapter 4: RandBits, the full grid of bits x temperature, and the random-encoder reference
 grid=$(python -c "import splicer_tutorial as st; g = st.randbits.PRESETS['full']['grid']; print(' '.join(f'{b}:{t}' for t in g['temperatures'] for b in g['bits']))")
@@ -30,5 +44,12 @@ for s in "${seeds[@]}"; do
   done
   for b in $(python -c "import splicer_tutorial as st; print(*st.randbits.PRESETS['full']['grid']['bits'])"); do
     run "randbits-b$b-random_init-s$s.json" --dataset randbits --bits "$b" --reference random_init --seed "$s"
+    # chapter 9: the channel split, at the temperature of strongest suppression
+    if [ "$b" != 0 ]; then
+      for variant in splicer sigma_je; do
+        run "randbits-$variant-b$b-t0.2-s$s.json" --dataset randbits --bits "$b" --temperature 0.2 \
+          --variant "$variant" --seed "$s"
+      done
+    fi
   done
 done

@@ -7,7 +7,7 @@ The package behind the book. One module per idea:
 ``datasets``       MNIST and CIFAR-10: shipped files, downloads, checksums
 ``dominoes``       MNIST-CIFAR dominoes and their randomised variants
 ``deconstruct``    split images into components (sections, channels, masks)
-``augment``        batched kornia augmentation, with or without shared geometry
+``augment``        batched augmentation on the device, with or without shared geometry
 ``models``         ResNet-18, a small ConvNet, projectors
 ``losses``         SimCLR, VICReg, SpliCER and its variants
 ``training``       ``pretrain``: one loop for every method and variant
@@ -17,6 +17,7 @@ The package behind the book. One module per idea:
 ``plots``          the figures of the book
 ``experiments``    runs shared by the chapters and the command line
 ``results``        result files with provenance
+``bench``          images per second of augmentation and training steps
 =================  ==========================================================
 
 Chapters import it as ``import splicer_tutorial as st``.
@@ -24,6 +25,7 @@ Chapters import it as ``import splicer_tutorial as st``.
 
 from . import (
     augment,
+    bench,
     config,
     datasets,
     deconstruct,
@@ -45,6 +47,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "augment",
+    "bench",
     "config",
     "datasets",
     "deconstruct",

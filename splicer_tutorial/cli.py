@@ -1,6 +1,7 @@
-"""The command line: ``python -m splicer_tutorial {data,run} ...``.
+"""The command line: ``python -m splicer_tutorial {data,bench,run} ...``.
 
 * ``data``: where the data folder is and which files are found, verified or missing.
+* ``bench``: images per second of augmentation and of training steps on this device.
 * ``run``: one run, written as JSON with its provenance: SSL pretraining plus probes on
   dominoes (a variant or a reference) or RandBits, or a supervised classifier on binary
   dominoes.
@@ -15,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import datasets, experiments, losses, randbits, results, supervised
+from . import bench, datasets, experiments, losses, randbits, results, supervised
 
 DATASETS = ("dominoes", "binary_dominoes", "randbits")
 
@@ -29,6 +30,16 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m splicer_tutorial", description=__doc__.splitlines()[0].replace("``", "'"))
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     commands.add_parser("data", help="report the data folder and the files found in it")
+
+    timing = commands.add_parser("bench", help="images per second of augmentation and training steps, as JSON")
+    timing.add_argument("--mode", choices=("fast", "full"), default=None,
+                        help="fast: a small network and batch (CPU); full: batch 512, 3x64x32, ResNet-18")
+    timing.add_argument("--batch-size", type=int, default=None)
+    timing.add_argument("--image-size", type=_pair, default=None, metavar="HxW", help="e.g. 64x32")
+    timing.add_argument("--backbone", choices=("convnet", "resnet18"), default=None)
+    timing.add_argument("--steps", type=int, default=None, help="timed calls per measurement")
+    timing.add_argument("--device", default=None)
+    timing.add_argument("--out", required=True, help="the JSON file to write")
 
     run = commands.add_parser("run", help="one pretraining and probing run, written as JSON")
     run.add_argument("--dataset", choices=DATASETS, default="dominoes",
@@ -52,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--lam", type=float, default=None, help="weight of the component terms")
     run.add_argument("--no-primary", action="store_true", help="drop the primary two-view term")
     run.add_argument("--fill", choices=("zero", "crop"), default=None)
-    run.add_argument("--sections", type=_sections, default=None, metavar="RxC",
+    run.add_argument("--sections", type=_pair, default=None, metavar="RxC",
                      help="components: a rows x cols grid of sections (2x1: halves, 2x2: quarters)")
     run.add_argument("--projector", choices=("dense", "block"), default=None,
                      help="block: the primary projector's last layer block-diagonal, one block per chunk")
@@ -66,15 +77,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _sections(text: str) -> tuple[int, int]:
-    """``"2x1"`` -> (2, 1)."""
+def _pair(text: str) -> tuple[int, int]:
+    """``"2x1"`` -> (2, 1): a grid (rows x cols) or an image size (height x width)."""
     try:
-        rows, cols = (int(n) for n in text.lower().split("x"))
+        first, second = (int(n) for n in text.lower().split("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"sections must look like 2x1 (rows x cols), got {text!r}") from None
-    if rows < 1 or cols < 1:
-        raise argparse.ArgumentTypeError(f"sections must be positive, got {text!r}")
-    return rows, cols
+        raise argparse.ArgumentTypeError(f"expected two integers like 2x1, got {text!r}") from None
+    if first < 1 or second < 1:
+        raise argparse.ArgumentTypeError(f"both numbers must be positive, got {text!r}")
+    return first, second
 
 
 def _ssl_overrides(args: argparse.Namespace) -> dict:
@@ -156,6 +167,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "data":
             print(datasets.format_data_report())
+        elif args.command == "bench":
+            result = bench.run_bench(
+                args.mode, device=args.device, command=["python", "-m", "splicer_tutorial", *argv],
+                batch_size=args.batch_size, image_size=args.image_size, backbone=args.backbone, steps=args.steps,
+            )
+            print(f"wrote {results.save(result, args.out)}")
+            for name, value in result["ratios"].items():
+                print(f"  {name:40s} {value:.2f}")
         elif args.command == "run":
             result = _run(args, argv)
             path = results.save(result, args.out)

@@ -58,6 +58,36 @@ def train_config(mode: str | None = None, **overrides: Any) -> TrainConfig:
 
 REFERENCES = ("cifar_only", "mnist_only", "random_init")
 
+#: SpliCER's default settings, and how each ablation that changes one is named.
+_ABLATION_NAMES = {
+    "sections": lambda v: f"{v[0] * v[1]} sections ({v[0]}x{v[1]})",
+    "fill": lambda v: f"{v}-fill components",
+    "groups": lambda v: f"channel groups {v}",
+    "lam": lambda v: f"lambda = {v:g}",
+    "keep_primary": lambda v: "no primary two-view term" if not v else "primary two-view term",
+    "same_geometry": lambda v: "shared augmentation geometry" if v else "independent geometry",
+    "projector": lambda v: f"{v} projector",
+}
+
+
+def ablation_label(config: dict | TrainConfig) -> str:
+    """How a run's config departs from SpliCER's defaults, e.g. ``"lambda = 0.5"``.
+
+    Compares the fields an ablation changes (sections, fill, groups, lam, keep_primary,
+    same_geometry, projector) with :class:`TrainConfig`'s defaults; ``"default"`` when none
+    differ. Lists several changes joined by ``", "``.
+    """
+    values = config.to_dict() if isinstance(config, TrainConfig) else config
+    default = TrainConfig().to_dict()
+    changed = []
+    for field, name in _ABLATION_NAMES.items():
+        value, base = values.get(field, default[field]), default[field]
+        if isinstance(value, list):
+            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        if value != base:
+            changed.append(name(value))
+    return ", ".join(changed) or "default"
+
 
 def keep_half(data: dict, half: str) -> dict:
     """The same data with one half kept and the other set to 0.
@@ -103,6 +133,25 @@ def probe_curve(data: dict, n_train: int = 1000, n_test: int = 500, device=None)
     return measure
 
 
+def chunk_probes(model, data: dict, num_chunks: int, n_train: int = 1000, n_test: int = 500, device=None) -> dict:
+    """Chunk x factor probe accuracy of a model's projected embedding z on ``mnist_randomised``.
+
+    There digit and object are independent, so each chunk's probe says which factor that
+    chunk holds (:func:`splicer_tutorial.probes.chunk_probe_matrix`). Returns
+    ``{"split", "factors", "matrix": (K, 2) nested list}``.
+    """
+    train = data["train"]["mnist_randomised"].subset(min(n_train, len(data["train"]["mnist_randomised"])))
+    test = data["test"]["mnist_randomised"].subset(min(n_test, len(data["test"]["mnist_randomised"])))
+    factors = ("digit", "object")
+    z_train = probes_module.extract_features(model.embed, train.images, device=device)
+    z_test = probes_module.extract_features(model.embed, test.images, device=device)
+    matrix = probes_module.chunk_probe_matrix(
+        z_train, {f: train.labels(f).numpy() for f in factors}, z_test, {f: test.labels(f).numpy() for f in factors},
+        num_chunks,
+    )
+    return {"split": "mnist_randomised", "factors": list(factors), "matrix": matrix.tolist()}
+
+
 def run_dominoes(
     config: TrainConfig,
     mode: str | None = None,
@@ -115,6 +164,7 @@ def run_dominoes(
     command: list[str] | None = None,
     return_model: bool = False,
     variants: tuple[str, ...] | None = None,
+    chunks: bool = True,
 ):
     """Pretrain on correlated training dominoes, then probe every variant.
 
@@ -131,6 +181,9 @@ def run_dominoes(
         variants: probe only these test variants (default: all); e.g.
             ``("mnist_randomised", "cifar_randomised")`` for the two numbers that measure
             suppression, at a third of the probing time.
+        chunks: for a trained run, also probe each chunk of the projected embedding
+            (:func:`chunk_probes`; K chunks for the component variants, 2 for the baseline),
+            stored as ``chunk_probes``.
 
     Returns a JSON-ready dict: ``config``, ``reference``, ``mode``, ``seed``, provenance
     (``command``, ``device``, ``versions``, ``date``), ``wall_s``, ``history``,
@@ -162,6 +215,9 @@ def run_dominoes(
             callback_every=curve_every or 1,
         )
     evaluation = probes_module.evaluate(model.encoder, data, knn=knn, device=device, variants=variants)
+    if chunks and reference is None and "mnist_randomised" in data["test"]:
+        num_chunks = 2 if config.variant == "baseline" else config.num_components
+        evaluation["chunk_probes"] = chunk_probes(model, data, num_chunks, device=device)
     result = {
         "config": config.to_dict(),
         "reference": reference,

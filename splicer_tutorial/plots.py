@@ -200,22 +200,24 @@ def plot_accuracy_vs_bits(
     ax=None,
     title: str | None = None,
     highlight: tuple[int, float] | None = None,
+    label: str = "SimCLR, T = {key:g}",
 ):
     """Digit accuracy against the number of bits: a line per temperature (mean, with a
     standard-deviation band where there are several runs), an optional dashed reference
     line (``{n_bits: [accuracy]}``, e.g. a random encoder) and the chance level.
 
     ``table`` is what :func:`splicer_tutorial.randbits.collect` returns; ``highlight=(n_bits, temperature)`` rings
-    one point. Returns the figure.
+    one point; ``label`` formats each line's legend from its key (``"{key}"`` for a table
+    collected ``by="variant"``). Returns the figure.
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(FIGURE_WIDTH * 0.6, 3.4))
     colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.85, max(len(table), 1)))
-    for colour, (temperature, row) in zip(colours, table.items()):
+    for colour, (key, row) in zip(colours, table.items()):
         bits = np.array(list(row))
         mean = np.array([np.mean(v) for v in row.values()])
         std = np.array([np.std(v) for v in row.values()])
-        ax.plot(bits, mean, "o-", color=colour, label=f"SimCLR, T = {temperature:g}")
+        ax.plot(bits, mean, "o-", color=colour, label=label.format(key=key))
         if np.any(std > 0):
             ax.fill_between(bits, mean - std, mean + std, color=colour, alpha=0.2)
     if reference:
@@ -230,3 +232,127 @@ def plot_accuracy_vs_bits(
     ax.legend(frameon=False, fontsize=8)
     ax.figure.tight_layout()
     return ax.figure
+
+
+#: The two numbers that measure suppression on dominoes: (test split, factor).
+SUPPRESSION_CELLS = (("mnist_randomised", "object"), ("cifar_randomised", "digit"))
+
+
+def plot_suppression(
+    runs: Mapping[str, Mapping[str, Mapping[str, float | Sequence[float]]]],
+    cells: Sequence[tuple[str, str]] = SUPPRESSION_CELLS,
+    reference: str | None = None,
+    chance: float | None = None,
+    title: str | None = None,
+) -> plt.Figure:
+    """Horizontal bars of the suppression numbers of several runs, one panel per cell.
+
+    ``runs`` is ``{run name: {split: {factor: accuracy or [accuracy per seed]}}}`` (as from
+    :func:`splicer_tutorial.results.group_probes`); ``cells`` the (split, factor) pairs to
+    draw (default: object on ``mnist_randomised``, digit on ``cifar_randomised``). Lists are
+    drawn as mean with a standard-deviation bar and the seeds as dots. The run named
+    ``reference`` (e.g. ``"simclr/cifar_only"``) is also drawn as a dashed line.
+    """
+    names = list(runs)
+    fig, axes = plt.subplots(1, len(cells), figsize=(FIGURE_WIDTH, 0.45 * len(names) + 1.4),
+                             squeeze=False, sharey=True)
+    y = np.arange(len(names))[::-1]
+    for ax, (split, factor) in zip(axes[0], cells):
+        values = [runs[name].get(split, {}).get(factor, np.nan) for name in names]
+        stats = [_mean_std(v) for v in values]
+        colours = ["0.55" if name == reference else FACTOR_COLOURS.get(factor, "C0") for name in names]
+        ax.barh(y, [m for m, _ in stats], xerr=[s for _, s in stats], color=colours, capsize=2)
+        for yi, value in zip(y, values):
+            if isinstance(value, (list, tuple)) and len(value) > 1:
+                ax.plot(value, [yi] * len(value), "k.", ms=3)
+        for yi, (m, _) in zip(y, stats):
+            ax.text(m + 0.01, yi, f"{m:.3f}", va="center", fontsize=8)
+        if reference in runs:
+            ax.axvline(stats[names.index(reference)][0], ls="--", color="0.3", lw=1)
+        if chance is not None:
+            ax.axvline(chance, ls=":", color="0.3")
+        finite = [m for m, _ in stats if np.isfinite(m)]
+        low = max(0.0, min(finite) - 0.1) if finite else 0.0
+        ax.set(xlim=(low, 1.02), title=f"{factor} on {split}")
+        ax.set_xlabel("test accuracy")
+    axes[0, 0].set_yticks(y, names, fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_chunk_matrix(
+    matrices: Mapping[str, np.ndarray],
+    factors: Sequence[str] = ("digit", "object"),
+    chunk_names: Sequence[str] | None = None,
+    title: str | None = None,
+) -> plt.Figure:
+    """Heatmaps of chunk x factor probe accuracy, one per model.
+
+    ``matrices`` is ``{model name: (K, F) array}`` from
+    :func:`splicer_tutorial.probes.chunk_probe_matrix`; rows are the embedding's chunks,
+    columns the factors. A chunk that specialises is bright in one column only.
+    """
+    fig, axes = plt.subplots(1, len(matrices), figsize=(FIGURE_WIDTH, 2.8), squeeze=False)
+    for ax, (name, matrix) in zip(axes[0], matrices.items()):
+        matrix = np.asarray(matrix)
+        image = ax.imshow(matrix, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        for (k, j), value in np.ndenumerate(matrix):
+            ax.text(j, k, f"{value:.2f}", ha="center", va="center", fontsize=9,
+                    color="white" if value < 0.6 else "black")
+        rows = chunk_names or [f"chunk {k}" for k in range(matrix.shape[0])]
+        ax.set_xticks(range(len(factors)), factors)
+        ax.set_yticks(range(matrix.shape[0]), rows)
+        ax.set_title(name, fontsize=10)
+    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="probe accuracy")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_cost(costs: Mapping[str, Mapping[str, float | None]], title: str | None = None) -> plt.Figure:
+    """Training cost per run: seconds per epoch, and peak GPU memory where it was measured.
+
+    ``costs`` is ``{run name: {"epoch_s": float, "peak_memory_mb": float or None}}``.
+    """
+    names = list(costs)
+    with_memory = any(costs[n].get("peak_memory_mb") for n in names)
+    fig, axes = plt.subplots(1, 2 if with_memory else 1, figsize=(FIGURE_WIDTH, 0.4 * len(names) + 1.4),
+                             squeeze=False, sharey=True)
+    y = np.arange(len(names))[::-1]
+    panels = [("epoch_s", "seconds per epoch")] + ([("peak_memory_mb", "peak GPU memory (MB)")] if with_memory else [])
+    for ax, (key, label) in zip(axes[0], panels):
+        values = [costs[n].get(key) or np.nan for n in names]
+        ax.barh(y, values, color="0.5")
+        for yi, v in zip(y, values):
+            if np.isfinite(v):
+                ax.text(v, yi, f" {v:.3g}", va="center", fontsize=8)
+        ax.set_xlabel(label)
+    axes[0, 0].set_yticks(y, names, fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_bench(result: Mapping, title: str | None = None) -> plt.Figure:
+    """Images per second of each measurement of a benchmark result (log scale).
+
+    ``result`` is what :func:`splicer_tutorial.bench.run_bench` returns; augmentation-only
+    measurements are orange, whole training steps blue.
+    """
+    names = list(result["measurements"])
+    rates = [result["measurements"][n]["images_per_s"] for n in names]
+    colours = [FACTOR_COLOURS["object"] if n.startswith("augment") else FACTOR_COLOURS["digit"] for n in names]
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 0.4 * len(names) + 1.2))
+    y = np.arange(len(names))[::-1]
+    ax.barh(y, rates, color=colours)
+    for yi, rate in zip(y, rates):
+        ax.text(rate, yi, f" {rate:,.0f}", va="center", fontsize=8)
+    ax.set_yticks(y, names, fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("source images per second (log scale)")
+    ax.set_title(title or result.get("device", ""))
+    fig.tight_layout()
+    return fig

@@ -380,16 +380,22 @@ def run_randbits(
 # ---------------------------------------------------------------------------- tables
 
 
-def collect(results: Sequence[dict[str, Any]], probe: str = "probes") -> dict[float, dict[int, list[float]]]:
-    """Digit accuracies of run results by temperature and bit count.
+def collect(
+    results: Sequence[dict[str, Any]], probe: str = "probes", by: str = "temperature"
+) -> dict[Any, dict[int, list[float]]]:
+    """Digit accuracies of run results by temperature (or variant) and bit count.
 
     ``results`` are dicts from :func:`run_randbits` (or read back with
     :func:`splicer_tutorial.results.load`); ``probe`` is ``"probes"`` (linear) or
-    ``"knn"``. Returns ``{temperature: {n_bits: [accuracy per run]}}``, both keys sorted.
+    ``"knn"``; ``by`` is ``"temperature"`` or ``"variant"`` (baseline, splicer, ...).
+    Returns ``{temperature or variant: {n_bits: [accuracy per run]}}``, bits sorted, and
+    temperatures sorted (variants in the order first met).
     """
-    table: dict[float, dict[int, list[float]]] = {}
+    if by not in ("temperature", "variant"):
+        raise ValueError(f"by is {by!r}; use 'temperature' or 'variant'.")
+    table: dict[Any, dict[int, list[float]]] = {}
     for r in results:
-        table.setdefault(float(r["temperature"]), {}).setdefault(int(r["n_bits"]), []).append(
-            float(r[probe]["randbits"]["digit"])
-        )
-    return {t: dict(sorted(row.items())) for t, row in sorted(table.items())}
+        key = float(r["temperature"]) if by == "temperature" else r["config"]["variant"]
+        table.setdefault(key, {}).setdefault(int(r["n_bits"]), []).append(float(r[probe]["randbits"]["digit"]))
+    keys = sorted(table) if by == "temperature" else list(table)
+    return {k: dict(sorted(table[k].items())) for k in keys}

@@ -15,7 +15,9 @@ import shlex
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
+
+import numpy as np
 
 import torch
 
@@ -93,3 +95,41 @@ def group_probes(runs: list[dict[str, Any]], name: Callable[[dict], str], kind: 
 def dominoes_run_name(run: dict[str, Any]) -> str:
     """A short name of a dominoes run: ``"simclr/splicer"``, ``"simclr/cifar_only"``, ..."""
     return f"{run['config']['method']}/{run.get('reference') or run['config']['variant']}"
+
+
+def summarise(grouped: dict, cells: Sequence[tuple[str, str]]) -> dict[str, dict[tuple[str, str], tuple[float, float, int]]]:
+    """Mean, standard deviation and count of chosen (split, factor) cells per run name.
+
+    ``grouped`` is from :func:`group_probes`; a missing cell is ``(nan, nan, 0)``. The
+    standard deviation is the sample one (ddof=1), 0 for a single run.
+    """
+    table: dict[str, dict] = {}
+    for name, splits in grouped.items():
+        for split, factor in cells:
+            values = np.atleast_1d(np.asarray(splits.get(split, {}).get(factor, []), dtype=float))
+            n = len(values)
+            mean = float(values.mean()) if n else float("nan")
+            std = float(values.std(ddof=1)) if n > 1 else (0.0 if n else float("nan"))
+            table.setdefault(name, {})[(split, factor)] = (mean, std, n)
+    return table
+
+
+def _percent(mean: float, std: float, n: int) -> str:
+    if n == 0:
+        return "–"
+    return f"{100 * mean:.1f} ± {100 * std:.1f} ({n})" if n > 1 else f"{100 * mean:.1f} (1)"
+
+
+def markdown_table(summary: dict, extra: dict[str, dict[str, str]] | None = None) -> str:
+    """A Markdown table of :func:`summarise`'s output: ``mean ± std (n)`` in percent.
+
+    ``extra`` adds columns: ``{column title: {run name: text}}`` (e.g. the paper's numbers).
+    """
+    extra = extra or {}
+    cells = list(next(iter(summary.values()))) if summary else []
+    header = ["run", *[f"{factor} on {split}" for split, factor in cells], *extra]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, row in summary.items():
+        texts = [_percent(*row[cell]) for cell in cells] + [column.get(name, "") for column in extra.values()]
+        lines.append("| " + " | ".join([name, *texts]) + " |")
+    return "\n".join(lines)

@@ -220,3 +220,62 @@ def test_photometric_channels_leave_the_other_channels_untouched_but_moved() -> 
     assert not torch.allclose(y[:, :1], x[:, :1], atol=1e-3)
     with pytest.raises(ValueError, match="photometric_channels=1 needs kind='channels'"):
         SSLAugment("rgb", photometric_channels=1)
+
+
+# ------------------------------------------------------------------ the batched pipeline's parts
+
+
+def test_crop_draws_are_per_sample_in_range_and_inside_the_image() -> None:
+    from splicer_tutorial.augment import sample_crop_flip
+
+    params = sample_crop_flip(4000, 64, 32, scale=(0.25, 1.0), flip_p=0.3)
+    area, ratio, box, flip = params["area"], params["ratio"], params["box"], params["flip"]
+    assert area.min() >= 0.25 and area.max() <= 1.0
+    assert area.std() > 0.15  # drawn per sample: U(0.25, 1) has sd 0.217
+    aspect = 32 / 64
+    assert ratio.min() >= aspect * 3 / 4 - 1e-6 and ratio.max() <= aspect * 4 / 3 + 1e-6
+    left, top, w, h = box.unbind(1)
+    assert torch.allclose(w * h / (64 * 32), area, atol=1e-4)  # the area is exactly the one drawn
+    assert torch.allclose(w / h, ratio, atol=1e-4)
+    assert (left >= 0).all() and (top >= 0).all() and (left + w <= 32 + 1e-4).all() and (top + h <= 64 + 1e-4).all()
+    assert abs(flip.float().mean().item() - 0.3) < 0.03  # binomial sd ~0.007
+
+
+def test_crop_flip_cuts_the_box_it_is_given() -> None:
+    from splicer_tutorial.augment import crop_flip
+
+    ramp = torch.arange(16.0).repeat(2, 1, 8, 1)  # (2, 1, 8, 16): value = column index
+    box = torch.tensor([[4.0, 0.0, 8.0, 8.0], [4.0, 0.0, 8.0, 8.0]])  # columns 4..12, all rows
+    out = crop_flip(ramp, {"box": box, "flip": torch.tensor([False, True])})
+    # output column j samples input column 4 + (j + 0.5) * 8 / 16 - 0.5; bilinear keeps a ramp exact
+    expected = 4 + (torch.arange(16.0) + 0.5) / 2 - 0.5
+    assert torch.allclose(out[0, 0, 3, 1:-1], expected[1:-1], atol=1e-5)
+    assert torch.allclose(out[1, 0, 3, 1:-1], expected.flip(0)[1:-1], atol=1e-5)  # mirrored
+    whole = torch.tensor([[0.0, 0.0, 16.0, 8.0]] * 2)
+    assert torch.allclose(crop_flip(ramp, {"box": whole, "flip": torch.tensor([False, False])}), ramp, atol=1e-5)
+
+
+def test_colour_jitter_identities_and_grayscale() -> None:
+    from splicer_tutorial.augment import ColourJitter
+
+    x = images(8)
+    assert torch.allclose(ColourJitter(0.0, p=1.0, grayscale_p=0.0)(x), x, atol=1e-5)
+    assert torch.allclose(ColourJitter(0.8, p=0.0, grayscale_p=0.0)(x), x, atol=1e-5)
+    grey = ColourJitter(0.0, p=0.0, grayscale_p=1.0)(x)
+    assert torch.allclose(grey[:, 0], grey[:, 1]) and torch.allclose(grey[:, 1], grey[:, 2])
+    # jitter at p=0.5: about half the samples change
+    many = images(400, 3, 4, 4)
+    changed = ~torch.isclose(ColourJitter(0.4, p=0.5, grayscale_p=0.0)(many), many, atol=1e-4).flatten(1).all(1)
+    assert abs(changed.float().mean().item() - 0.5) < 0.1
+    with pytest.raises(ValueError, match="grayscale_p=2"):
+        ColourJitter(0.4, grayscale_p=2)
+
+
+def test_brightness_factor_stays_in_range() -> None:
+    from splicer_tutorial.augment import ColourJitter
+
+    x = torch.full((500, 3, 2, 2), 0.5)
+    jitter = ColourJitter(0.4, p=1.0, grayscale_p=0.0)
+    factors = jitter.factor(500, 0.4, 1.0, torch.ones(500, dtype=torch.bool))
+    assert factors.min() >= 0.6 and factors.max() <= 1.4 and factors.std() > 0.15
+    assert jitter(x).shape == x.shape

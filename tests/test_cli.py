@@ -62,8 +62,9 @@ def test_run_help_lists_the_choices(capsys: pytest.CaptureFixture) -> None:
     (["run", "--method", "byol", "--out", "x.json"], "--method"),
     (["run", "--variant", "split", "--out", "x.json"], "--variant"),
     (["run", "--epochs", "two", "--out", "x.json"], "--epochs"),
-    (["run", "--sections", "2by2", "--out", "x.json"], "sections must look like 2x1"),
-    (["run", "--sections", "0x2", "--out", "x.json"], "sections must be positive"),
+    (["run", "--sections", "2by2", "--out", "x.json"], "--sections: expected two integers like 2x1"),
+    (["run", "--sections", "0x2", "--out", "x.json"], "--sections: both numbers must be positive"),
+    (["bench", "--image-size", "64", "--out", "x.json"], "--image-size: expected two integers"),
     (["run", "--projector", "sparse", "--out", "x.json"], "--projector"),
     (["run"], "--out"),
     (["train"], "invalid choice"),
@@ -306,3 +307,18 @@ def test_group_probes_collects_seeds_under_a_run_name() -> None:
         "simclr/baseline": {"mnist_randomised": {"object": [0.4, 0.5], "digit": [0.6, 0.5]}},
         "simclr/cifar_only": {"mnist_randomised": {"object": [0.6], "digit": [0.4]}},
     }
+
+
+def test_summarise_and_markdown_table() -> None:
+    grouped = {"a": {"mnist_randomised": {"object": [0.5, 0.6, 0.7]}, "cifar_randomised": {"digit": [0.9]}},
+               "b": {"mnist_randomised": {"object": [0.4]}}}
+    cells = (("mnist_randomised", "object"), ("cifar_randomised", "digit"))
+    summary = results.summarise(grouped, cells)
+    mean, std, n = summary["a"][cells[0]]
+    assert (mean, n) == (pytest.approx(0.6), 3) and std == pytest.approx(0.1)  # sample std
+    assert summary["a"][cells[1]] == (0.9, 0.0, 1)
+    assert summary["b"][cells[1]][2] == 0  # missing: count 0, mean nan
+    table = results.markdown_table(summary, {"paper": {"a": "64.0"}}).splitlines()
+    assert table[0] == "| run | object on mnist_randomised | digit on cifar_randomised | paper |"
+    assert table[2] == "| a | 60.0 ± 10.0 (3) | 90.0 (1) | 64.0 |"
+    assert table[3] == "| b | 40.0 (1) | – |  |"

@@ -78,3 +78,13 @@ def test_learning_curves_measure_each_half_before_and_during_training():
     curves = result["history"]["curves"]
     assert [c["epoch"] for c in curves] == [0, 1, 2]
     assert all(set(c) == {"epoch", "digit", "object"} and 0 <= c["object"] <= 1 for c in curves)
+
+
+def test_ablation_label_names_what_changed() -> None:
+    assert experiments.ablation_label(TrainConfig(variant="splicer")) == "default"
+    assert experiments.ablation_label(TrainConfig(variant="splicer", epochs=3, seed=2)) == "default"
+    assert experiments.ablation_label({"lam": 0.5, "keep_primary": False}) == "lambda = 0.5, no primary two-view term"
+    # JSON turns tuples into lists; the label is the same
+    assert experiments.ablation_label({"sections": [2, 2]}) == "4 sections (2x2)"
+    assert experiments.ablation_label(TrainConfig(fill="crop", same_geometry=False, projector="block")) == (
+        "crop-fill components, block projector")

@@ -98,3 +98,24 @@ def test_plot_accuracy_vs_bits_draws_a_line_per_temperature_with_reference_and_c
     assert labels[:3] == ["SimCLR, T = 0.1", "SimCLR, T = 0.2", "random encoder"]
     np.testing.assert_allclose(ax.lines[0].get_ydata(), [0.9, 0.6])  # the mean of the seeds
     assert len(ax.collections) == 1  # a std band only where there are several runs
+    by_variant = plots.plot_accuracy_vs_bits({"baseline": {2: [0.5]}, "splicer": {2: [0.7]}}, label="{key}")
+    assert [line.get_label() for line in by_variant.axes[0].lines][:2] == ["baseline", "splicer"]
+
+
+def test_plot_suppression_chunk_matrix_and_cost() -> None:
+    runs = {"a": {"mnist_randomised": {"object": [0.4, 0.5]}, "cifar_randomised": {"digit": 0.9}},
+            "ref": {"mnist_randomised": {"object": 0.6}, "cifar_randomised": {"digit": 0.8}}}
+    fig = plots.plot_suppression(runs, reference="ref", chance=0.1)
+    assert len(fig.axes) == 2
+    bars = [p.get_width() for p in fig.axes[0].patches]
+    np.testing.assert_allclose(bars, [0.45, 0.6])  # mean of the seeds, then the reference
+    assert fig.axes[0].lines[-2].get_xdata()[0] == pytest.approx(0.6)  # the reference line
+    matrix = np.array([[0.9, 0.2], [0.3, 0.7]])
+    fig = plots.plot_chunk_matrix({"m": matrix, "n": matrix.T})
+    assert len(fig.axes) == 3  # two heatmaps and a colour bar
+    np.testing.assert_allclose(fig.axes[0].images[0].get_array(), matrix)
+    fig = plots.plot_cost({"a": {"epoch_s": 2.0, "peak_memory_mb": None}, "b": {"epoch_s": 4.0}})
+    assert len(fig.axes) == 1  # no memory panel without GPU measurements
+    assert [p.get_width() for p in fig.axes[0].patches] == [2.0, 4.0]
+    fig = plots.plot_cost({"a": {"epoch_s": 2.0, "peak_memory_mb": 100.0}})
+    assert len(fig.axes) == 2

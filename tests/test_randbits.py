@@ -177,3 +177,13 @@ def test_collect_groups_by_temperature_and_bits() -> None:
     runs = [{"temperature": t, "n_bits": b, "probes": {"randbits": {"digit": acc}}}
             for t, b, acc in ((0.2, 4, 0.3), (0.1, 4, 0.5), (0.1, 0, 0.9), (0.1, 4, 0.7))]
     assert randbits.collect(runs) == {0.1: {0: [0.9], 4: [0.5, 0.7]}, 0.2: {4: [0.3]}}
+
+
+def test_collect_by_variant_keeps_the_order_met() -> None:
+    runs = [{"temperature": 0.2, "n_bits": b, "config": {"variant": v}, "probes": {"randbits": {"digit": acc}}}
+            for v, b, acc in (("splicer", 4, 0.5), ("baseline", 4, 0.3), ("splicer", 2, 0.6), ("baseline", 4, 0.2))]
+    table = randbits.collect(runs, by="variant")
+    assert list(table) == ["splicer", "baseline"]
+    assert table == {"splicer": {2: [0.6], 4: [0.5]}, "baseline": {4: [0.3, 0.2]}}
+    with pytest.raises(ValueError, match="by is 'seed'"):
+        randbits.collect(runs, by="seed")
