@@ -3,6 +3,8 @@
 # Usage: bash scripts/full-runs.sh [seeds...]   (default: 0 1 2). Existing files are kept.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# the speed of this GPU, for the "How fast is it?" page
+[ -f results/bench-gpu-full.json ] || python -m splicer_tutorial bench --mode full --out results/bench-gpu-full.json
 seeds=("${@:-0 1 2}")
 seeds=(${seeds[*]})
 run() {  # run OUT ARGS...: one run, skipped when its result exists
@@ -34,6 +36,14 @@ for s in "${seeds[@]}"; do
   run "ablation-crop-s$s.json" --variant splicer --fill crop --seed "$s"
   run "ablation-same_geometry-s$s.json" --variant splicer --same-geometry --seed "$s"
   run "ablation-block-s$s.json" --variant splicer --projector block --seed "$s"
+  run "ablation-joint_pass-s$s.json" --variant splicer --joint-pass --seed "$s"
+  # chapter 10: the channel toy
+  run "channel_toy-baseline-s$s.json" --dataset channel_toy --seed "$s"
+  run "channel_toy-splicer-groups-s$s.json" --dataset channel_toy --variant splicer \
+    --groups code+digit,fashion+object --seed "$s"
+  run "channel_toy-splicer-channels-s$s.json" --dataset channel_toy --variant splicer --seed "$s"
+  run "channel_toy-only_hard-s$s.json" --dataset channel_toy --reference only:fashion+object --seed "$s"
+  run "channel_toy-random_init-s$s.json" --dataset channel_toy --reference random_init --seed "$s"
 done
 # chapter 4: RandBits, the full grid of bits x temperature, and the random-encoder reference
 grid=$(python -c "import splicer_tutorial as st; g = st.randbits.PRESETS['full']['grid']; print(' '.join(f'{b}:{t}' for t in g['temperatures'] for b in g['bits']))")

@@ -10,6 +10,13 @@ python -m pip install --quiet --upgrade pip
 python -m pip install --quiet "torch==2.13.0" || python -m pip install --quiet "torch>=2.2"
 python -m pip install --quiet -r requirements.txt
 python -m pip install --quiet --no-deps -e .
+# Fashion-MNIST (the channel-toy chapter) comes from the Debian package dataset-fashion-mnist.
+if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get > /dev/null; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && command -v sudo > /dev/null && sudo="sudo"
+  $sudo apt-get install -y -qq dataset-fashion-mnist > /dev/null 2>&1 \
+    || { $sudo apt-get update -qq > /dev/null 2>&1 && $sudo apt-get install -y -qq dataset-fashion-mnist > /dev/null 2>&1; } \
+    || echo "setup: could not install the Debian package dataset-fashion-mnist; the channel-toy chapter needs it" >&2
+fi
 # The offline copies of MNIST and CIFAR-10 sit in ../shared/data on the project's machines.
 if [ -z "${SPLICER_DATA_DIR:-}" ] && [ -d ../shared/data ]; then
   export SPLICER_DATA_DIR="$(cd ../shared/data && pwd)"

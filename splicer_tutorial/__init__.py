@@ -12,6 +12,8 @@ The package behind the book. One module per idea:
 ``losses``         SimCLR, VICReg, SpliCER and its variants
 ``training``       ``pretrain``: one loop for every method and variant
 ``randbits``       RandBits: MNIST with constant bit channels (Chen et al. 2021)
+``channel_toy``    four channels, one factor each: code, digit, fashion item, object
+``multiplex``      synthetic multiplex immunofluorescence cells with known types
 ``probes``         linear and kNN probes on frozen features
 ``supervised``     supervised classifiers: simplicity bias with labels
 ``plots``          the figures of the book
@@ -26,6 +28,7 @@ Chapters import it as ``import splicer_tutorial as st``.
 from . import (
     augment,
     bench,
+    channel_toy,
     config,
     datasets,
     deconstruct,
@@ -33,6 +36,7 @@ from . import (
     experiments,
     losses,
     models,
+    multiplex,
     plots,
     probes,
     randbits,
@@ -48,6 +52,7 @@ __version__ = "0.1.0"
 __all__ = [
     "augment",
     "bench",
+    "channel_toy",
     "config",
     "datasets",
     "deconstruct",
@@ -55,6 +60,7 @@ __all__ = [
     "experiments",
     "losses",
     "models",
+    "multiplex",
     "plots",
     "probes",
     "randbits",

@@ -16,9 +16,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench, datasets, experiments, losses, randbits, results, supervised
+from . import bench, channel_toy, datasets, experiments, losses, randbits, results, supervised
 
-DATASETS = ("dominoes", "binary_dominoes", "randbits")
+DATASETS = ("dominoes", "binary_dominoes", "randbits", "channel_toy")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,8 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--method", choices=[*sorted(losses.METHODS), "supervised"], default=None,
                      help="simclr (default) or vicreg; binary_dominoes is always supervised")
     run.add_argument("--variant", choices=list(losses.VARIANTS), default="baseline")
-    run.add_argument("--reference", choices=experiments.REFERENCES, default=None,
-                     help="dominoes: a reference run instead (SSL on one half only, or a random encoder)")
+    run.add_argument("--reference", default=None,
+                     help="a reference run instead: dominoes cifar_only|mnist_only|random_init; randbits "
+                          "random_init; channel_toy random_init or only:<channels> (e.g. only:fashion+object)")
     run.add_argument("--bits", type=int, default=None, help="randbits: the number of bit channels")
     run.add_argument("--curve-every", type=int, default=None,
                      help="dominoes: probe each half's decodability every N epochs (learning curves)")
@@ -65,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--fill", choices=("zero", "crop"), default=None)
     run.add_argument("--sections", type=_pair, default=None, metavar="RxC",
                      help="components: a rows x cols grid of sections (2x1: halves, 2x2: quarters)")
+    run.add_argument("--groups", type=_groups, default=None, metavar="A+B,C",
+                     help="channel_toy: components as channel groups by name, e.g. code+digit,fashion+object")
+    run.add_argument("--chunk-sizes", type=_sizes, default=None, metavar="N,N",
+                     help="SpliCER: unequal chunk sizes adding up to the embedding size, e.g. 32,96")
+    run.add_argument("--joint-pass", action="store_true",
+                     help="encode views and same-shape components in one pass (shared BatchNorm statistics)")
     run.add_argument("--projector", choices=("dense", "block"), default=None,
                      help="block: the primary projector's last layer block-diagonal, one block per chunk")
     run.add_argument("--same-geometry", action="store_true",
@@ -88,6 +95,22 @@ def _pair(text: str) -> tuple[int, int]:
     return first, second
 
 
+def _groups(text: str) -> tuple[tuple[str, ...], ...]:
+    """``"code+digit,object"`` -> (("code", "digit"), ("object",))."""
+    groups = tuple(tuple(name for name in group.split("+") if name) for group in text.split(","))
+    if not groups or any(not g for g in groups):
+        raise argparse.ArgumentTypeError(f"groups look like code+digit,fashion+object; got {text!r}")
+    return groups
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    """``"32,96"`` -> (32, 96)."""
+    try:
+        return tuple(int(n) for n in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers separated by commas like 32,96, got {text!r}") from None
+
+
 def _ssl_overrides(args: argparse.Namespace) -> dict:
     overrides = {
         "method": args.method,
@@ -100,12 +123,16 @@ def _ssl_overrides(args: argparse.Namespace) -> dict:
         "fill": args.fill,
         "sections": args.sections,
         "projector": args.projector,
+        "groups": args.groups,
+        "chunk_sizes": args.chunk_sizes,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.no_primary:
         overrides["keep_primary"] = False
     if args.same_geometry:
         overrides["same_geometry"] = True
+    if args.joint_pass:
+        overrides["joint_pass"] = True
     return overrides
 
 
@@ -116,13 +143,25 @@ def _only_for(args: argparse.Namespace, dataset: str, **options) -> None:
         raise ValueError(f"{flags} only applies to --dataset {dataset}, not {args.dataset}.")
 
 
+def _check_reference(args: argparse.Namespace) -> None:
+    reference = args.reference
+    if reference is None:
+        return
+    allowed = {"dominoes": experiments.REFERENCES, "randbits": ("random_init",), "binary_dominoes": ()}
+    if args.dataset == "channel_toy":
+        if reference != "random_init" and not reference.startswith("only:"):
+            raise ValueError(f"--reference {reference} is not a channel_toy reference; use random_init or "
+                             "only:<channels> (e.g. only:object).")
+    elif reference not in allowed[args.dataset]:
+        raise ValueError(f"--reference {reference} does not apply to --dataset {args.dataset}; "
+                         f"use one of {list(allowed[args.dataset]) or 'none'}.")
+
+
 def _run(args: argparse.Namespace, argv: list[str]) -> dict:
     command = ["python", "-m", "splicer_tutorial", *argv]
     _only_for(args, "dominoes", curve_every=args.curve_every)
-    if args.reference is not None and args.dataset != "dominoes" and not (
-        args.dataset == "randbits" and args.reference == "random_init"
-    ):
-        raise ValueError("--reference only applies to --dataset dominoes (and random_init to randbits).")
+    _check_reference(args)
+    _only_for(args, "channel_toy", groups=args.groups)
     _only_for(args, "randbits", bits=args.bits)
     _only_for(args, "dominoes", sections=args.sections, fill=args.fill)
     if args.method == "supervised" and args.dataset != "binary_dominoes":
@@ -142,6 +181,13 @@ def _run(args: argparse.Namespace, argv: list[str]) -> dict:
         return randbits.run_randbits(args.bits, temperature, args.mode, seed=seed, device=args.device,
                                      knn=not args.no_knn, random_init=args.reference == "random_init",
                                      command=command, **overrides)
+    if args.dataset == "channel_toy":
+        overrides = _ssl_overrides(args)
+        config = channel_toy.train_config(args.mode, overrides.pop("variant"), **overrides)
+        data = channel_toy.load_channel_toy(
+            args.mode, correlation=1.0 if args.correlation is None else args.correlation, seed=args.seed)
+        return channel_toy.run_channel_toy(config, args.mode, data=data, reference=args.reference,
+                                           device=args.device, command=command)
     config = experiments.train_config(args.mode, **_ssl_overrides(args))
     extra = {} if args.correlation is None else {"correlation": args.correlation}
     data = experiments.load_dominoes(args.mode, seed=args.seed, source_split=args.source, **extra)

@@ -51,6 +51,8 @@ __all__ = [
     "describe_data_dir",
     "format_data_report",
     "load_cifar10",
+    "load_fashion_mnist",
+    "FASHION_CLASSES",
     "load_mnist",
     "read_cifar_archive",
     "read_idx",
@@ -89,6 +91,21 @@ ARCHIVE_MD5: dict[str, str] = {
     "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
     CIFAR10_ARCHIVE: "c58f30108f718f92721af3b95e74349a",
 }
+
+#: Fashion-MNIST (Xiao, Rasul and Vollgraf 2017; MIT licence): where the Debian package
+#: ``dataset-fashion-mnist`` puts the archives, the official mirror, and the sha256 of each
+#: archive's *decompressed* bytes (the Debian package recompresses them, so the gzip files
+#: differ from the official ones while their content is the same).
+FASHION_DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+FASHION_CONTENT_SHA256: dict[str, str] = {
+    "t10k-images-idx3-ubyte.gz": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "t10k-labels-idx1-ubyte.gz": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    "train-images-idx3-ubyte.gz": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train-labels-idx1-ubyte.gz": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+}
+FASHION_CLASSES = ("T-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
+                   "ankle boot")
 
 # IDX type byte -> big-endian numpy dtype.
 _IDX_DTYPES: dict[int, str] = {
@@ -546,6 +563,63 @@ def load_cifar10(split: str = "test", download: bool | None = None) -> tuple[np.
 
 
 # -------------------------------------------------------------------------- report
+
+
+def _fashion_archive(name: str, download: bool | None) -> bytes:
+    """The decompressed bytes of one Fashion-MNIST archive, content-verified.
+
+    Looked for in ``data_dir()`` (as ``fashion-<name>``), then in the Debian package's
+    folder, then downloaded into ``data_dir()`` when allowed.
+    """
+    expected = FASHION_CONTENT_SHA256[name]
+    local = data_dir() / f"fashion-{name}"
+    tried = []
+    for path in (local, FASHION_DEBIAN_DIR / name):
+        if path.is_file():
+            content = gzip.decompress(path.read_bytes())
+            if hashlib.sha256(content).hexdigest() == expected:
+                return content
+            tried.append(f"{path} (wrong content: delete it)")
+        else:
+            tried.append(f"{path} (missing)")
+    allowed, why_not = _downloads_allowed(download)
+    if not allowed:
+        raise DataNotFoundError(
+            f"No Fashion-MNIST archive {name}: tried {', '.join(tried)}, and {why_not}. To fix it, install the "
+            f"Debian package dataset-fashion-mnist (apt-get install dataset-fashion-mnist), or put {name} from "
+            f"{FASHION_URL} into {data_dir()} as fashion-{name}, or allow downloads (unset {OFFLINE_ENV})."
+        )
+    data_dir().mkdir(parents=True, exist_ok=True)
+    part = local.with_name(local.name + ".part")
+    try:
+        _fetch_url(FASHION_URL + name, part)
+    except Exception as err:
+        part.unlink(missing_ok=True)
+        raise DataNotFoundError(f"the download of {FASHION_URL + name} failed: {type(err).__name__}: {err}") from err
+    content = gzip.decompress(part.read_bytes())
+    if hashlib.sha256(content).hexdigest() != expected:
+        part.unlink(missing_ok=True)
+        raise DataChecksumError(f"the download of {FASHION_URL + name} does not hold the expected content.")
+    os.replace(part, local)
+    return content
+
+
+def load_fashion_mnist(split: str = "test", download: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Load Fashion-MNIST items (28x28 greyscale, 0-255; classes :data:`FASHION_CLASSES`).
+
+    Offline it reads the Debian package ``dataset-fashion-mnist``; online it downloads the
+    official archives into :func:`data_dir` once. Every archive's content is checked
+    against its sha256.
+
+    Returns:
+        images: (N, 28, 28) uint8; labels: (N,) int64 (60,000 train or 10,000 test).
+    """
+    _check_split(split)
+    images_gz, labels_gz = MNIST_ARCHIVES[split]  # Fashion-MNIST uses MNIST's file names
+    images = read_idx(_fashion_archive(images_gz, download))
+    labels = read_idx(_fashion_archive(labels_gz, download))
+    _check_arrays(FASHION_DEBIAN_DIR / images_gz, images, labels, (28, 28))
+    return images, labels.astype(np.int64)
 
 
 def describe_data_dir() -> list[dict[str, Any]]:

@@ -111,11 +111,41 @@ def by_sections(x: torch.Tensor, boxes: Sequence[Box], fill: str = "zero") -> to
     raise ValueError(f"fill is {fill!r}; use one of {FILLS}.")
 
 
-def by_channels(x: torch.Tensor, groups: Sequence[Sequence[int]]) -> torch.Tensor:
+def resolve_groups(
+    groups: Sequence[Sequence[int | str]], names: Sequence[str] | None = None
+) -> tuple[tuple[int, ...], ...]:
+    """Channel groups as indices: names (e.g. ``["DAPI"], ["CD3", "CD8"]``) looked up in ``names``.
+
+    Indices pass through unchanged; a name needs ``names`` (the channel names in order).
+    Unknown names are an error that lists the known ones.
+    """
+    resolved = []
+    for k, group in enumerate(groups):
+        indices = []
+        for channel in group:
+            if isinstance(channel, str):
+                if names is None:
+                    raise ValueError(
+                        f"groups[{k}] names channel {channel!r}, but no channel names were given; "
+                        "pass names=[...] (the image's channel names in order) or use indices."
+                    )
+                if channel not in names:
+                    raise ValueError(f"groups[{k}] names {channel!r}, which is not a channel; channels are {list(names)}.")
+                indices.append(list(names).index(channel))
+            else:
+                indices.append(channel)
+        resolved.append(tuple(indices))
+    return tuple(resolved)
+
+
+def by_channels(
+    x: torch.Tensor, groups: Sequence[Sequence[int | str]], names: Sequence[str] | None = None
+) -> torch.Tensor:
     """Components from channel groups, zero-filled.
 
-    x: (B, C, H, W); ``groups[k]`` lists the channels of component k; groups must not
-    overlap (a channel in two components would be registered to two chunks).
+    x: (B, C, H, W); ``groups[k]`` lists the channels of component k, as indices or, with
+    ``names`` (the C channel names), as names; groups must not overlap (a channel in two
+    components would be registered to two chunks).
     Returns (B, K, C, H, W) where component k keeps its channels and zeros the others,
     so every component can go through the same C-channel encoder as the image.
     """
@@ -123,6 +153,9 @@ def by_channels(x: torch.Tensor, groups: Sequence[Sequence[int]]) -> torch.Tenso
     channels = x.shape[1]
     if len(groups) == 0:
         raise ValueError("groups is empty; give at least one list of channel indices.")
+    if names is not None and len(names) != channels:
+        raise ValueError(f"names lists {len(names)} channels but x has {channels}; give one name per channel.")
+    groups = resolve_groups(groups, names)
     keep = torch.zeros(len(groups), channels, dtype=x.dtype, device=x.device)
     taken: set[int] = set()
     for k, group in enumerate(groups):

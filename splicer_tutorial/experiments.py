@@ -21,7 +21,7 @@ from . import dominoes as dominoes_module
 from . import probes as probes_module
 from . import results as results_module
 from .deconstruct import by_sections, grid_boxes
-from .training import History, TrainConfig, build, pretrain, seed_everything
+from .training import TrainConfig, pretrain, untrained
 
 PRESETS: dict[str, dict[str, Any]] = {
     "fast": {
@@ -67,6 +67,7 @@ _ABLATION_NAMES = {
     "keep_primary": lambda v: "no primary two-view term" if not v else "primary two-view term",
     "same_geometry": lambda v: "shared augmentation geometry" if v else "independent geometry",
     "projector": lambda v: f"{v} projector",
+    "joint_pass": lambda v: "views and components in one pass" if v else "separate passes",
 }
 
 
@@ -74,7 +75,7 @@ def ablation_label(config: dict | TrainConfig) -> str:
     """How a run's config departs from SpliCER's defaults, e.g. ``"lambda = 0.5"``.
 
     Compares the fields an ablation changes (sections, fill, groups, lam, keep_primary,
-    same_geometry, projector) with :class:`TrainConfig`'s defaults; ``"default"`` when none
+    same_geometry, projector, joint_pass) with :class:`TrainConfig`'s defaults; ``"default"`` when none
     differ. Lists several changes joined by ``", "``.
     """
     values = config.to_dict() if isinstance(config, TrainConfig) else config
@@ -200,9 +201,7 @@ def run_dominoes(
         data = keep_half(data, "object" if reference == "cifar_only" else "digit")
     train = data["train"]["correlated"]
     if reference == "random_init":
-        seed_everything(config.seed)
-        model, _ = build(config, train.images.shape[1])
-        history = History(parameters=sum(p.numel() for p in model.parameters()))
+        model, history = untrained(config, train.images.shape[1])
     else:
         callback = probe_curve(data, device=device) if curve_every else None
         model, history = pretrain(
@@ -218,17 +217,8 @@ def run_dominoes(
     if chunks and reference is None and "mnist_randomised" in data["test"]:
         num_chunks = 2 if config.variant == "baseline" else config.num_components
         evaluation["chunk_probes"] = chunk_probes(model, data, num_chunks, device=device)
-    result = {
-        "config": config.to_dict(),
-        "reference": reference,
-        "mode": mode,
-        "seed": config.seed,
-        **results_module.provenance(device, command),
-        "wall_s": time.perf_counter() - start,
-        "data": {split: {v: len(s) for v, s in sets.items()} for split, sets in data.items()},
-        "image_shape": list(train.images.shape[1:]),
-        "chance": 1 / (int(train.object.max()) + 1),
-        "history": history.to_dict(),
-        **evaluation,
-    }
+    result = results_module.record(
+        config, mode, device, command, start, data, train.images.shape[1:], 1 / (int(train.object.max()) + 1),
+        history, reference=reference, **evaluation,
+    )
     return (result, model) if return_model else result

@@ -148,14 +148,18 @@ class _ComponentLoss(nn.Module):
 class SpliCERLoss(_ComponentLoss):
     """SpliCER: register component k to chunk k of the primary embedding.
 
-    The primary embedding z (B, D) is split into K equal chunks ``z^(1..K)`` of D/K
-    dimensions, and with components' embeddings c (B, K, D/K)
+    The primary embedding z (B, D) is split into K chunks ``z^(1..K)``, by default equal
+    ones of D/K dimensions, and with components' embeddings c (B, K, D_c)
 
         L = L_base(z_1, z_2) + lambda * sum_k L_base(z^(k), c_k)
 
     (the component sum averaged over the two primary views; the first term dropped with
     ``keep_primary=False``). Chunk k is driven only by component k, so an easy component
-    cannot crowd a hard one out of the representation. D must divide by K.
+    cannot crowd a hard one out of the representation.
+
+    ``chunk_sizes`` gives unequal chunks (they must add up to D); the component embeddings
+    are then as wide as the largest chunk and component k uses its first ``chunk_sizes[k]``
+    dimensions.
 
     Example::
 
@@ -163,22 +167,51 @@ class SpliCERLoss(_ComponentLoss):
         value = loss([z1, z2], c)     # z1, z2: (B, 128); c: (B, 2, 64)
     """
 
-    def component_dim(self, proj_dim: int) -> int:
+    def __init__(
+        self,
+        base: nn.Module,
+        num_components: int,
+        lam: float = 1.0,
+        keep_primary: bool = True,
+        chunk_sizes: Sequence[int] | None = None,
+    ) -> None:
+        super().__init__(base, num_components, lam, keep_primary)
+        if chunk_sizes is not None:
+            chunk_sizes = tuple(int(c) for c in chunk_sizes)
+            if len(chunk_sizes) != num_components or min(chunk_sizes) < 1:
+                raise ValueError(
+                    f"chunk_sizes must be {num_components} positive sizes, one per component, got {chunk_sizes}."
+                )
+        self.chunk_sizes = chunk_sizes
+
+    def sizes(self, proj_dim: int) -> tuple[int, ...]:
+        """The chunk sizes for an embedding of ``proj_dim`` dimensions."""
+        if self.chunk_sizes is not None:
+            if sum(self.chunk_sizes) != proj_dim:
+                raise ValueError(
+                    f"chunk_sizes {self.chunk_sizes} add up to {sum(self.chunk_sizes)}, not to the embedding "
+                    f"size {proj_dim}; make them add up to proj_dim."
+                )
+            return self.chunk_sizes
         if proj_dim % self.num_components:
             raise ValueError(
                 f"the embedding size {proj_dim} does not divide into {self.num_components} "
-                f"equal chunks; choose proj_dim as a multiple of {self.num_components}."
+                f"equal chunks; choose proj_dim as a multiple of {self.num_components} or give chunk_sizes."
             )
-        return proj_dim // self.num_components
+        return (proj_dim // self.num_components,) * self.num_components
+
+    def component_dim(self, proj_dim: int) -> int:
+        return max(self.sizes(proj_dim))
 
     def register(self, z: torch.Tensor, components: torch.Tensor) -> torch.Tensor:
-        chunk = self.component_dim(z.shape[1])
-        if components.shape[2] != chunk:
+        sizes = self.sizes(z.shape[1])
+        if components.shape[2] != max(sizes):
             raise ValueError(
-                f"each component embedding must have D/K = {chunk} dimensions, got {components.shape[2]}."
+                f"each component embedding must have {max(sizes)} dimensions (the largest chunk), "
+                f"got {components.shape[2]}."
             )
-        chunks = z.split(chunk, dim=1)
-        return sum(self.base(chunks[k], components[:, k]) for k in range(self.num_components))
+        chunks = z.split(list(sizes), dim=1)
+        return sum(self.base(chunks[k], components[:, k, : sizes[k]]) for k in range(self.num_components))
 
 
 class SigmaJELoss(_ComponentLoss):
@@ -250,15 +283,19 @@ def make_loss(
     temperature: float = 0.2,
     lam: float = 1.0,
     keep_primary: bool = True,
+    chunk_sizes: Sequence[int] | None = None,
 ) -> nn.Module:
     """A loss by name: ``method`` in {simclr, vicreg}, ``variant`` in {baseline, splicer, sigma_je,
-    average, separate}. ``lam`` and ``keep_primary`` apply to splicer, sigma_je and average."""
+    average, separate}. ``lam`` and ``keep_primary`` apply to splicer, sigma_je and average;
+    ``chunk_sizes`` (unequal chunks) to splicer only."""
     if method not in METHODS:
         raise ValueError(f"method is {method!r}; use one of {sorted(METHODS)}.")
     if variant not in VARIANTS:
         raise ValueError(f"variant is {variant!r}; use one of {sorted(VARIANTS)}.")
     base = NTXentLoss(temperature) if method == "simclr" else VICRegLoss()
     wrapper = VARIANTS[variant]
+    if chunk_sizes is not None and wrapper is not SpliCERLoss:
+        raise ValueError(f"chunk_sizes applies to variant 'splicer' only, not {variant!r}; leave it None.")
     if wrapper is None:
         return base
     if wrapper is SeparateLoss:
@@ -268,4 +305,27 @@ def make_loss(
                 "leave lam=1 and keep_primary=True."
             )
         return SeparateLoss(base, num_components)
+    if wrapper is SpliCERLoss:
+        return SpliCERLoss(base, num_components, lam=lam, keep_primary=keep_primary, chunk_sizes=chunk_sizes)
     return wrapper(base, num_components, lam=lam, keep_primary=keep_primary)
+
+
+def allocate_chunks(scores: Sequence[float], proj_dim: int, minimum: int = 1) -> tuple[int, ...]:
+    """Chunk sizes proportional to per-component ``scores`` that add up to ``proj_dim``.
+
+    Each chunk gets at least ``minimum`` dimensions; the rest is shared in proportion to
+    the scores (e.g. channel variances, or probe accuracies above chance) by largest
+    remainders. ``allocate_chunks([1, 1, 2], 128) == (32, 32, 64)``.
+    """
+    scores = [float(s) for s in scores]
+    if not scores or any(s < 0 for s in scores) or sum(scores) <= 0:
+        raise ValueError(f"scores must be non-negative with a positive sum, got {scores}.")
+    spare = proj_dim - minimum * len(scores)
+    if spare < 0:
+        raise ValueError(f"proj_dim={proj_dim} cannot give {len(scores)} chunks at least {minimum} dimensions each.")
+    exact = [spare * s / sum(scores) for s in scores]
+    sizes = [int(e) for e in exact]
+    by_remainder = sorted(range(len(scores)), key=lambda k: exact[k] - sizes[k], reverse=True)
+    for k in by_remainder[: spare - sum(sizes)]:
+        sizes[k] += 1
+    return tuple(minimum + s for s in sizes)

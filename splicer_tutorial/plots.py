@@ -356,3 +356,31 @@ def plot_bench(result: Mapping, title: str | None = None) -> plt.Figure:
     ax.set_title(title or result.get("device", ""))
     fig.tight_layout()
     return fig
+
+
+def plot_auc(
+    bars: Mapping[str, Mapping[str, float]],
+    intact: Mapping[str, str],
+    errors: Mapping[str, Mapping[str, float]] | None = None,
+    title: str = "",
+) -> plt.Figure:
+    """Grouped bars of ROC AUC per test variant (chance 0.5), as Shah et al. report them.
+
+    ``bars`` is ``{name: {variant: AUC}}``; ``intact`` names, per variant, the label the
+    AUC is measured against (the half that is not randomised); ``errors`` optional
+    ``{name: {variant: std}}``.
+    """
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH, 3.4))
+    variants = list(intact)
+    width = 0.8 / len(bars)
+    for i, (name, values) in enumerate(bars.items()):
+        x = np.arange(len(variants)) + (i - (len(bars) - 1) / 2) * width
+        err = [errors[name][v] for v in variants] if errors and name in errors else None
+        drawn = ax.bar(x, [values[v] for v in variants], width, yerr=err, capsize=3, label=name)
+        ax.bar_label(drawn, fmt="%.3f", fontsize=8, padding=2)
+    ax.axhline(0.5, ls=":", color="0.3", label="chance")
+    ax.set_xticks(np.arange(len(variants)), [f"{v}\n(AUC vs {intact[v]} label)" for v in variants], fontsize=8)
+    ax.set(ylabel="ROC AUC", ylim=(0, 1.12), title=title)
+    ax.legend(frameon=False, fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .config import resolve_device
@@ -64,20 +65,26 @@ def _check(train_x: np.ndarray, train_y, test_x: np.ndarray, test_y) -> tuple[np
     return train_y, test_y
 
 
+def fit_linear_probe(train_x: np.ndarray, train_y, max_iter: int = 500, C: float = 0.1) -> Pipeline:
+    """A logistic regression on standardised features, fitted: ``.score(x, y)`` gives accuracy.
+
+    train_x: (N, F), train_y: (N,). ``C`` is the inverse L2 strength; the mild default
+    (0.1) converges three times faster than ``C=1`` on our features and scores the same or
+    slightly better on held-out data.
+    """
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, C=C, tol=1e-3)).fit(
+        train_x, np.asarray(train_y))
+
+
 def linear_probe(
     train_x: np.ndarray, train_y, test_x: np.ndarray, test_y, max_iter: int = 500, C: float = 0.1
 ) -> float:
     """Test accuracy of a logistic regression fitted on standardised training features.
 
-    train_x: (N, F), train_y: (N,), test_x: (M, F), test_y: (M,). ``C`` is the inverse
-    L2 strength; the mild default (0.1) converges three times faster than ``C=1`` on
-    our features and scores the same or slightly better on held-out data.
+    train_x: (N, F), train_y: (N,), test_x: (M, F), test_y: (M,); see :func:`fit_linear_probe`.
     """
     train_y, test_y = _check(train_x, train_y, test_x, test_y)
-    scaler = StandardScaler().fit(train_x)
-    classifier = LogisticRegression(max_iter=max_iter, C=C, tol=1e-3)
-    classifier.fit(scaler.transform(train_x), train_y)
-    return float(classifier.score(scaler.transform(test_x), test_y))
+    return float(fit_linear_probe(train_x, train_y, max_iter, C).score(test_x, test_y))
 
 
 def knn_probe(train_x: np.ndarray, train_y, test_x: np.ndarray, test_y, k: int = 20) -> float:

@@ -42,7 +42,7 @@ from . import probes as probes_module
 from . import results as results_module
 from .dominoes import subset_index
 from .models import SSLModel
-from .training import History, TrainConfig, build, pretrain, seed_everything
+from .training import TrainConfig, pretrain, untrained
 
 __all__ = [
     "CHANCE",
@@ -349,10 +349,8 @@ def run_randbits(
     if train.n_bits != n_bits:
         raise ValueError(f"data holds {train.n_bits} bits but n_bits={n_bits}; pass matching data or none.")
     if random_init:
-        seed_everything(seed)
-        model, _ = build(config, train.images.shape[1])
+        model, history = untrained(config, train.images.shape[1])
         model.to(device)
-        history = History()
     else:
         model, history = pretrain(
             train.images, config, probe_labels={"digit": train.digit}, device=device, progress=progress

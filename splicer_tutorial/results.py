@@ -13,6 +13,7 @@ import os
 import platform
 import shlex
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -61,6 +62,39 @@ def provenance(device: torch.device, command: list[str] | None = None) -> dict[s
         "device": describe_device(device),
         "versions": versions(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def record(
+    config,
+    mode: str,
+    device: torch.device,
+    command: list[str] | None,
+    started: float,
+    data: dict,
+    image_shape,
+    chance: float,
+    history,
+    **measured: Any,
+) -> dict[str, Any]:
+    """The JSON-ready result of a pretraining run: what defines it, its provenance, and ``measured``.
+
+    ``config`` is a :class:`~splicer_tutorial.training.TrainConfig`, ``started`` the
+    ``time.perf_counter()`` at its start, ``data`` the ``{split: {variant: set}}`` it used,
+    ``history`` its :class:`~splicer_tutorial.training.History`; ``measured`` holds the
+    probes (and e.g. ``reference``).
+    """
+    return {
+        "config": config.to_dict(),
+        "mode": mode,
+        "seed": config.seed,
+        **provenance(device, command),
+        "wall_s": time.perf_counter() - started,
+        "data": {split: {v: len(s) for v, s in sets.items()} for split, sets in data.items()},
+        "image_shape": list(image_shape),
+        "chance": chance,
+        "history": history.to_dict(),
+        **measured,
     }
 
 

@@ -58,8 +58,11 @@ class TrainConfig:
     projector: str = "dense"  # dense | block (the last projector layer block-diagonal, one block per chunk)
     sections: tuple[int, int] = (2, 1)  # components: a rows x cols grid of boxes (2x1: a domino's halves)
     fill: str = "zero"  # zero | crop
-    groups: tuple[tuple[int, ...], ...] | None = None  # components: channel groups instead of sections
+    groups: tuple[tuple[int | str, ...], ...] | None = None  # components: channel groups instead of sections
+    channel_names: tuple[str, ...] | None = None  # the images' channel names, so groups can name channels
+    chunk_sizes: tuple[int, ...] | None = None  # unequal SpliCER chunks (must add up to proj_dim)
     same_geometry: bool = False  # augment components with the primary view's crop and flip
+    joint_pass: bool = False  # encode views and same-shape components in one pass (shared BatchNorm statistics)
     lam: float = 1.0  # weight of the component terms
     keep_primary: bool = True  # keep the ordinary two-view term
     temperature: float = 0.2
@@ -89,8 +92,14 @@ class TrainConfig:
                 "variant 'separate' has no primary term and no component weight; "
                 "leave lam=1 and keep_primary=True."
             )
+        if self.channel_names is not None:
+            self.channel_names = tuple(self.channel_names)
+        if self.chunk_sizes is not None:
+            self.chunk_sizes = tuple(int(c) for c in self.chunk_sizes)
+            if self.projector == "block":
+                raise ValueError("the block projector has equal blocks; leave chunk_sizes None with projector='block'.")
         if self.groups is not None:
-            self.groups = tuple(tuple(int(c) for c in g) for g in self.groups)
+            self.groups = tuple(tuple(int(c) for c in g) for g in deconstruct.resolve_groups(self.groups, self.channel_names))
             if len(self.groups) == 0 or any(len(g) == 0 for g in self.groups):
                 raise ValueError(f"groups must be non-empty lists of channels, got {self.groups!r}.")
             if self.fill != "zero":
@@ -143,7 +152,8 @@ def seed_everything(seed: int) -> None:
 def build(config: TrainConfig, in_channels: int = 3) -> tuple[SSLModel, nn.Module]:
     """The model and loss a config describes."""
     loss = make_loss(
-        config.method, config.variant, config.num_components, config.temperature, config.lam, config.keep_primary
+        config.method, config.variant, config.num_components, config.temperature, config.lam, config.keep_primary,
+        config.chunk_sizes,
     )
     blocks = 1 if config.projector == "dense" else config.num_components
     if config.variant == "separate":
@@ -154,6 +164,15 @@ def build(config: TrainConfig, in_channels: int = 3) -> tuple[SSLModel, nn.Modul
     component_dim = None if config.variant == "baseline" else loss.component_dim(config.proj_dim)
     encoder = make_encoder(config.backbone, in_channels, config.width)
     return SSLModel(encoder, config.proj_dim, config.hidden_dim, component_dim, blocks), loss
+
+
+def untrained(config: TrainConfig, in_channels: int = 3) -> tuple[SSLModel, History]:
+    """A randomly initialised model of ``config`` (seeded) and an empty history: the
+    ``random_init`` reference every probe is compared with."""
+    seed_everything(config.seed)
+    model, _ = build(config, in_channels)
+    model.eval()
+    return model, History(parameters=sum(p.numel() for p in model.parameters()))
 
 
 def _as_uint8_images(images: torch.Tensor) -> torch.Tensor:
@@ -186,12 +205,17 @@ def training_step(
         first, components = augment.with_components(x, config.split(x), config.same_geometry)
         components = _remask(components, config)
         views = torch.cat([first, augment(x)])
-    features = model.encoder(views)
-    z1, z2 = model.projector(features).chunk(2)
-    if components is None:
-        loss = loss_fn(z1, z2)
+    if components is not None and config.joint_pass and components.shape[2:] == views.shape[1:]:
+        # one encoder pass for views and components: one set of BatchNorm statistics, the
+        # same in training as the running statistics used at evaluation
+        everything = model.encoder(torch.cat([views, components.flatten(0, 1)]))
+        features = everything[: 2 * batch]
+        embedded = model.component_projector(everything[2 * batch :]).unflatten(0, components.shape[:2])
     else:
-        loss = loss_fn([z1, z2], model.embed_components(components))
+        features = model.encoder(views)
+        embedded = None if components is None else model.embed_components(components)
+    z1, z2 = model.projector(features).chunk(2)
+    loss = loss_fn(z1, z2) if components is None else loss_fn([z1, z2], embedded)
     return loss, features[:batch]
 
 

@@ -65,6 +65,8 @@ def test_run_help_lists_the_choices(capsys: pytest.CaptureFixture) -> None:
     (["run", "--sections", "2by2", "--out", "x.json"], "--sections: expected two integers like 2x1"),
     (["run", "--sections", "0x2", "--out", "x.json"], "--sections: both numbers must be positive"),
     (["bench", "--image-size", "64", "--out", "x.json"], "--image-size: expected two integers"),
+    (["run", "--chunk-sizes", "32;96", "--out", "x.json"], "--chunk-sizes: expected integers"),
+    (["run", "--groups", "code,,digit", "--out", "x.json"], "--groups: groups look like"),
     (["run", "--projector", "sparse", "--out", "x.json"], "--projector"),
     (["run"], "--out"),
     (["train"], "invalid choice"),
@@ -173,7 +175,11 @@ def test_run_end_to_end_writes_json(capsys, tmp_path, shipped_dir, tiny_presets)
     "argv, named",
     [
         (["--bits", "5"], "--bits only applies to --dataset randbits"),
-        (["--reference", "cifar_only", "--dataset", "randbits", "--bits", "2"], "--reference only applies to --dataset dominoes"),
+        (["--reference", "cifar_only", "--dataset", "randbits", "--bits", "2"],
+         "--reference cifar_only does not apply to --dataset randbits"),
+        (["--reference", "cifar_only", "--dataset", "channel_toy"], "not a channel_toy reference"),
+        (["--reference", "only:object"], "--reference only:object does not apply to --dataset dominoes"),
+        (["--groups", "code,digit"], "--groups only applies to --dataset channel_toy"),
         (["--dataset", "randbits"], "--dataset randbits needs --bits"),
         (["--method", "supervised"], "--method supervised only applies to --dataset binary_dominoes"),
         (["--dataset", "binary_dominoes", "--method", "vicreg"], "drop --method and --variant"),
@@ -322,3 +328,23 @@ def test_summarise_and_markdown_table() -> None:
     assert table[0] == "| run | object on mnist_randomised | digit on cifar_randomised | paper |"
     assert table[2] == "| a | 60.0 ± 10.0 (3) | 90.0 (1) | 64.0 |"
     assert table[3] == "| b | 40.0 (1) | – |  |"
+
+
+def test_channel_toy_run_options_reach_the_config(capsys, tmp_path, monkeypatch) -> None:
+    from splicer_tutorial import channel_toy
+
+    seen = {}
+
+    def fake_run(config, mode, data=None, reference=None, device=None, command=None):
+        seen.update(config=config, reference=reference, data=data)
+        return {"wall_s": 0.0, "probes": {"independent": {"object": 0.5}}}
+
+    monkeypatch.setattr(channel_toy, "run_channel_toy", fake_run)
+    monkeypatch.setattr(channel_toy, "load_channel_toy", lambda mode, correlation, seed: {"rho": correlation})
+    argv = ["run", "--dataset", "channel_toy", "--mode", "fast", "--variant", "splicer", "--groups",
+            "code+digit,fashion+object", "--chunk-sizes", "32,96", "--joint-pass", "--correlation", "0.8",
+            "--reference", "only:object", "--out", str(tmp_path / "toy.json")]
+    assert cli.main(argv) == 0
+    config = seen["config"]
+    assert config.groups == ((0, 1), (2, 3)) and config.chunk_sizes == (32, 96) and config.joint_pass
+    assert config.augment == "channels" and seen["reference"] == "only:object" and seen["data"] == {"rho": 0.8}

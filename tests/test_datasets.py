@@ -333,3 +333,28 @@ def test_describe_and_report(offline: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert "checksum mismatch" in report and "SPLICER_OFFLINE=1" in report
     monkeypatch.delenv("SPLICER_DATA_DIR")
     assert "default; set SPLICER_DATA_DIR" in datasets.format_data_report([])
+
+
+def test_fashion_mnist_missing_offline_names_the_debian_package(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SPLICER_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SPLICER_OFFLINE", "1")
+    monkeypatch.setattr(datasets, "FASHION_DEBIAN_DIR", tmp_path / "nowhere")
+    with pytest.raises(datasets.DataNotFoundError, match="apt-get install dataset-fashion-mnist"):
+        datasets.load_fashion_mnist("test")
+
+
+def test_fashion_mnist_archive_with_wrong_content_is_refused(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SPLICER_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SPLICER_OFFLINE", "1")
+    monkeypatch.setattr(datasets, "FASHION_DEBIAN_DIR", tmp_path / "nowhere")
+    (tmp_path / "fashion-t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"not the archive"))
+    with pytest.raises(datasets.DataNotFoundError, match="wrong content: delete it"):
+        datasets.load_fashion_mnist("test")
+
+
+def test_fashion_mnist_from_the_debian_package() -> None:
+    if not datasets.FASHION_DEBIAN_DIR.exists():
+        pytest.skip("the Debian package dataset-fashion-mnist is not installed")
+    images, labels = datasets.load_fashion_mnist("test", download=False)
+    assert images.shape == (10000, 28, 28) and images.dtype == np.uint8
+    assert np.bincount(labels).tolist() == [1000] * 10

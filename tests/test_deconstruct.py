@@ -271,3 +271,15 @@ def test_split_chooses_channels_or_sections() -> None:
     assert split(x).shape == (2, 2, 3, 8, 4)
     with pytest.raises(ValueError, match="does not divide into a 3x1 grid"):
         split(x, (3, 1))
+
+
+def test_channel_groups_by_name() -> None:
+    x = torch.rand(2, 3, 4, 4)
+    names = ["DAPI", "CD3", "CD8"]
+    assert torch.equal(by_channels(x, [["DAPI"], ["CD3", 2]], names=names), by_channels(x, [[0], [1, 2]]))
+    with pytest.raises(ValueError, match=r"groups\[1\] names 'CD4', which is not a channel; channels are"):
+        by_channels(x, [["DAPI"], ["CD4"]], names=names)
+    with pytest.raises(ValueError, match="no channel names were given"):
+        by_channels(x, [["DAPI"]])
+    with pytest.raises(ValueError, match="names lists 2 channels but x has 3"):
+        by_channels(x, [[0]], names=["a", "b"])

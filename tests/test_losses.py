@@ -14,6 +14,7 @@ from splicer_tutorial.losses import (
     SigmaJELoss,
     SpliCERLoss,
     VICRegLoss,
+    allocate_chunks,
     covariance_term,
     invariance_term,
     make_loss,
@@ -218,7 +219,7 @@ def test_splicer_component_dim_and_indivisible_sizes(base) -> None:
 
 
 def test_splicer_component_width_must_be_d_over_k(base) -> None:
-    with pytest.raises(ValueError, match=r"D/K = 4 dimensions, got 8"):
+    with pytest.raises(ValueError, match=r"must have 4 dimensions \(the largest chunk\), got 8"):
         SpliCERLoss(base, 2)([rand(4, 8), rand(4, 8)], rand(4, 2, 8))
 
 
@@ -271,6 +272,39 @@ def test_average_of_identical_components_is_registering_to_one(base) -> None:
     sigma = SigmaJELoss(base, 4, keep_primary=False)([z1, z2], one.repeat(1, 4, 1))
     sigma_one = SigmaJELoss(base, 1, keep_primary=False)([z1, z2], one)
     assert sigma.item() == pytest.approx(4 * sigma_one.item(), rel=1e-12)
+
+
+# ------------------------------------------------------------------ unequal chunks
+
+
+def test_splicer_with_chunk_sizes_registers_each_component_to_its_own_width() -> None:
+    base = NTXentLoss(0.5)
+    z1, z2, c = rand(6, 12, seed=1), rand(6, 12, seed=2), rand(6, 2, 8, seed=3)
+    loss = SpliCERLoss(base, 2, keep_primary=False, chunk_sizes=(4, 8))
+    assert loss.component_dim(12) == 8
+    by_hand = sum(
+        (base(z[:, :4], c[:, 0, :4]) + base(z[:, 4:], c[:, 1])) / 2 for z in (z1, z2)
+    )
+    assert loss([z1, z2], c).item() == pytest.approx(by_hand.item(), rel=1e-12)
+
+
+def test_chunk_sizes_errors() -> None:
+    with pytest.raises(ValueError, match="add up to 10, not to the embedding size 12"):
+        SpliCERLoss(NTXentLoss(), 2, chunk_sizes=(4, 6)).component_dim(12)
+    with pytest.raises(ValueError, match="chunk_sizes must be 2 positive sizes"):
+        SpliCERLoss(NTXentLoss(), 2, chunk_sizes=(12,))
+    with pytest.raises(ValueError, match="chunk_sizes applies to variant 'splicer' only"):
+        make_loss("simclr", "sigma_je", chunk_sizes=(64, 64))
+
+
+def test_allocate_chunks_is_proportional_with_a_minimum() -> None:
+    assert allocate_chunks([1, 1, 2], 128) == (32, 32, 64)
+    assert sum(allocate_chunks([0.3, 0.1, 0.05, 0.55], 128, minimum=8)) == 128
+    assert allocate_chunks([0, 1], 16, minimum=4) == (4, 12)
+    with pytest.raises(ValueError, match="positive sum"):
+        allocate_chunks([0, 0], 16)
+    with pytest.raises(ValueError, match="cannot give 3 chunks at least 8"):
+        allocate_chunks([1, 1, 1], 16, minimum=8)
 
 
 # ------------------------------------------------------------------ separate encoders

@@ -119,3 +119,13 @@ def test_plot_suppression_chunk_matrix_and_cost() -> None:
     assert [p.get_width() for p in fig.axes[0].patches] == [2.0, 4.0]
     fig = plots.plot_cost({"a": {"epoch_s": 2.0, "peak_memory_mb": 100.0}})
     assert len(fig.axes) == 2
+
+
+def test_plot_auc_draws_a_bar_per_run_and_variant() -> None:
+    intact = {"correlated": "object", "mnist_randomised": "object", "cifar_randomised": "digit"}
+    bars = {"ours": {"correlated": 1.0, "mnist_randomised": 0.5, "cifar_randomised": 0.99},
+            "theirs": {"correlated": 1.0, "mnist_randomised": 0.49, "cifar_randomised": 1.0}}
+    fig = plots.plot_auc(bars, intact, errors={"ours": {v: 0.01 for v in intact}})
+    ax = fig.axes[0]
+    assert [p.get_height() for p in ax.patches] == [1.0, 0.5, 0.99, 1.0, 0.49, 1.0]
+    assert "AUC vs digit label" in ax.get_xticklabels()[2].get_text()

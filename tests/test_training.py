@@ -327,3 +327,29 @@ def test_separate_checkpoint_round_trip(data, tmp_path) -> None:
     loaded, _ = load_checkpoint(path, expected=cfg)
     x = data[0][:4].float() / 255
     assert torch.allclose(model.encoder(x), loaded.encoder(x), atol=1e-6)
+
+
+def test_named_groups_and_chunk_sizes_reach_the_model() -> None:
+    cfg = config(variant="splicer", augment="channels", channel_names=("a", "b", "c"), groups=(("a",), ("b", "c")),
+                 chunk_sizes=(4, 12))
+    assert cfg.groups == ((0,), (1, 2))
+    model, loss_fn = build(cfg)
+    assert loss_fn.chunk_sizes == (4, 12) and model.component_projector[-1].out_features == 12
+    with pytest.raises(ValueError, match="equal blocks"):
+        config(variant="splicer", chunk_sizes=(4, 12), projector="block")
+
+
+def test_joint_pass_encodes_views_and_components_together(data, monkeypatch) -> None:
+    cfg = config(variant="splicer", joint_pass=True)
+    model, loss_fn = build(cfg)
+    calls = []
+    forward = model.encoder.forward
+    monkeypatch.setattr(model.encoder, "forward", lambda x: calls.append(len(x)) or forward(x))
+    x = data[0][:8].float() / 255
+    loss, features = training.training_step(model, loss_fn, training.SSLAugment("rgb"), x, cfg)
+    assert calls == [8 * 2 + 8 * 2]  # two views and two components of each image, one call
+    assert features.shape == (8, model.encoder.out_dim) and torch.isfinite(loss)
+    calls.clear()
+    crop = config(variant="splicer", joint_pass=True, fill="crop")  # other shape: two calls
+    training.training_step(model, loss_fn, training.SSLAugment("rgb"), x, crop)
+    assert calls == [16, 16]
