@@ -37,7 +37,8 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
-from tqdm.auto import tqdm
+# text bars: a widget bar sends a comm message per update and needs widget scripts in the static book
+from tqdm import tqdm
 
 from . import config as config_module
 from . import dominoes as dominoes_module

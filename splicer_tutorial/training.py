@@ -34,7 +34,8 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+# text bars: a widget bar sends a comm message per update and needs widget scripts in the static book
+from tqdm import tqdm
 
 from . import config as config_module
 from .augment import SSLAugment
