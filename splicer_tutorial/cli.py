@@ -159,11 +159,10 @@ def _check_reference(args: argparse.Namespace) -> None:
 
 def _run(args: argparse.Namespace, argv: list[str]) -> dict:
     command = ["python", "-m", "splicer_tutorial", *argv]
-    _only_for(args, "dominoes", curve_every=args.curve_every)
+    _only_for(args, "dominoes", curve_every=args.curve_every, sections=args.sections, fill=args.fill)
     _check_reference(args)
     _only_for(args, "channel_toy", groups=args.groups)
     _only_for(args, "randbits", bits=args.bits)
-    _only_for(args, "dominoes", sections=args.sections, fill=args.fill)
     if args.method == "supervised" and args.dataset != "binary_dominoes":
         raise ValueError("--method supervised only applies to --dataset binary_dominoes.")
     if args.dataset == "binary_dominoes":

@@ -226,11 +226,13 @@ class SSLModel(nn.Module):
 
     def embed_components(self, components: torch.Tensor) -> torch.Tensor:
         """components (B, K, C, h, w) -> (B, K, component_dim)."""
+        return self.project_components(self.encoder(components.flatten(0, 1)), components.shape[:2])
+
+    def project_components(self, features: torch.Tensor, batch_k: tuple[int, int]) -> torch.Tensor:
+        """Encoder features of B * K components (B * K, F) -> their embeddings (B, K, component_dim)."""
         if self.component_projector is None:
             raise RuntimeError(
                 "this model has no component projector; build it with component_dim set "
                 "(the SpliCER-style variants do this for you)."
             )
-        batch, k = components.shape[:2]
-        features = self.encoder(components.flatten(0, 1))
-        return self.component_projector(features).unflatten(0, (batch, k))
+        return self.component_projector(features).unflatten(0, tuple(batch_k))

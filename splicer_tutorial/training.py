@@ -211,7 +211,7 @@ def training_step(
         # same in training as the running statistics used at evaluation
         everything = model.encoder(torch.cat([views, components.flatten(0, 1)]))
         features = everything[: 2 * batch]
-        embedded = model.component_projector(everything[2 * batch :]).unflatten(0, components.shape[:2])
+        embedded = model.project_components(everything[2 * batch :], components.shape[:2])
     else:
         features = model.encoder(views)
         embedded = None if components is None else model.embed_components(components)
