@@ -4,5 +4,5 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 export SPLICER_MODE=fast
-python -m pytest tests book --nbmake --nbmake-timeout=1200 --overwrite -p no:cacheprovider --durations=8 "$@"
+python -m pytest tests book --nbmake --nbmake-timeout=600 --overwrite -p no:cacheprovider --durations=8 "$@"
 jupyter-book build . -W --keep-going
