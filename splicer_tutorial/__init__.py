@@ -12,8 +12,10 @@ The package behind the book. One module per idea:
 ``losses``         SimCLR, VICReg, SpliCER and its variants
 ``training``       ``pretrain``: one loop for every method and variant
 ``randbits``       RandBits: MNIST with constant bit channels (Chen et al. 2021)
+``channels``       multi-channel sets with known factors, their shared run, chunk allocation
 ``channel_toy``    four channels, one factor each: code, digit, fashion item, object
 ``multiplex``      synthetic multiplex immunofluorescence cells with known types
+``multispectral``  synthetic 13-band satellite tiles; the EuroSAT-MS loader
 ``probes``         linear and kNN probes on frozen features
 ``supervised``     supervised classifiers: simplicity bias with labels
 ``plots``          the figures of the book
@@ -29,6 +31,7 @@ from . import (
     augment,
     bench,
     channel_toy,
+    channels,
     config,
     datasets,
     deconstruct,
@@ -37,6 +40,7 @@ from . import (
     losses,
     models,
     multiplex,
+    multispectral,
     plots,
     probes,
     randbits,
@@ -53,6 +57,7 @@ __all__ = [
     "augment",
     "bench",
     "channel_toy",
+    "channels",
     "config",
     "datasets",
     "deconstruct",
@@ -61,6 +66,7 @@ __all__ = [
     "losses",
     "models",
     "multiplex",
+    "multispectral",
     "plots",
     "probes",
     "randbits",

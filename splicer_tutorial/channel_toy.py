@@ -25,9 +25,7 @@ little noise, so the code is read from one number.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,7 +34,7 @@ import torch.nn.functional as F
 
 from . import config as config_module
 from . import datasets
-from .dominoes import subset_index
+from .channels import ChannelDataset, FactorSet
 
 CHANNELS = ("code", "digit", "fashion", "object")
 FACTORS = CHANNELS
@@ -48,58 +46,6 @@ PRESETS: dict[str, dict[str, Any]] = {
     "fast": {"size": 16, "n_train": 2000, "n_test": 1000},
     "full": {"size": 32, "n_train": 8000, "n_test": 2000},
 }
-
-
-@dataclass
-class FactorSet:
-    """Images with one label per factor.
-
-    Attributes:
-        images: (N, C, H, W) uint8.
-        factors: ``{factor: (N,) int64 labels}``.
-        channel_names: the C channel names, in order.
-        name: e.g. ``"train/correlated"``.
-    """
-
-    images: torch.Tensor
-    factors: dict[str, torch.Tensor]
-    channel_names: tuple[str, ...]
-    name: str = ""
-
-    def __post_init__(self) -> None:
-        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
-            raise ValueError(f"images must be uint8 (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}.")
-        if len(self.channel_names) != self.images.shape[1]:
-            raise ValueError(
-                f"channel_names has {len(self.channel_names)} names for {self.images.shape[1]} channels."
-            )
-        for factor, labels in self.factors.items():
-            if labels.dtype != torch.int64 or tuple(labels.shape) != (len(self.images),):
-                raise ValueError(f"factor {factor!r} must be int64 ({len(self.images)},), got {tuple(labels.shape)}.")
-
-    def __len__(self) -> int:
-        return self.images.shape[0]
-
-    def labels(self, factor: str) -> torch.Tensor:
-        """The (N,) labels of ``factor``."""
-        if factor not in self.factors:
-            raise ValueError(f"factor={factor!r} is not a factor of {self.name!r}; use one of {sorted(self.factors)}.")
-        return self.factors[factor]
-
-    def subset(self, n_or_indices: int | Sequence[int] | np.ndarray | torch.Tensor) -> FactorSet:
-        """The first ``n`` images, or those at the given indices (or boolean mask)."""
-        index = subset_index(n_or_indices, len(self))
-        return FactorSet(self.images[index], {f: y[index] for f, y in self.factors.items()}, self.channel_names,
-                         self.name)
-
-    def without(self, channels: Sequence[str]) -> FactorSet:
-        """The same set with the named channels set to 0 (a missing channel at test time)."""
-        unknown = sorted(set(channels) - set(self.channel_names))
-        if unknown:
-            raise ValueError(f"channels {unknown} are not channels of this set; it has {list(self.channel_names)}.")
-        images = self.images.clone()
-        images[:, [self.channel_names.index(c) for c in channels]] = 0
-        return dataclasses.replace(self, images=images)
 
 
 def _resize(images: np.ndarray, size: int) -> torch.Tensor:
@@ -215,92 +161,24 @@ def load_channel_toy(
 
 
 def train_config(mode: str | None = None, variant: str = "baseline", **overrides: Any):
-    """The :class:`~splicer_tutorial.training.TrainConfig` for the channel toy.
+    """The channel toy's :class:`~splicer_tutorial.training.TrainConfig`
+    (:func:`splicer_tutorial.channels.train_config`): one component per channel by default."""
+    from . import channels
 
-    The mode's training preset (:data:`splicer_tutorial.experiments.PRESETS`) with the
-    channel-wise augmentation, the channel names, and, for the component variants, one
-    component per channel (``groups``; override it to group channels, by name).
-    """
-    from .experiments import train_config as preset_config
-
-    values: dict[str, Any] = {"augment": "channels", "channel_names": CHANNELS, "variant": variant}
-    if variant != "baseline":
-        values["groups"] = tuple((c,) for c in CHANNELS)
-    return preset_config(mode, **{**values, **overrides})
+    return channels.train_config(DATASET, mode, variant, **overrides)
 
 
-def missing_channel_probes(
-    encoder, data: dict[str, dict[str, FactorSet]], variant: str = "independent", device=None
-) -> dict[str, dict[str, float]]:
-    """Probe accuracy per factor when one channel is zeroed at test time.
+def run_channel_toy(config, mode: str | None = None, data: dict | None = None, reference: str | None = None,
+                    **kwargs: Any) -> dict[str, Any]:
+    """One channel-toy run (:func:`splicer_tutorial.channels.run`): pretrain on the
+    correlated set, probe every factor on the independent one."""
+    from . import channels
 
-    One probe per factor is fitted on the intact ``train[variant]`` features and scored
-    on ``test[variant]`` with each channel in turn set to 0 (``"none"``: nothing missing).
-    Returns ``{missing channel: {factor: accuracy}}``.
-    """
-    from . import probes
-
-    train, test = data["train"][variant], data["test"][variant]
-    x_train = probes.extract_features(encoder, train.images, device=device)
-    fitted = {f: probes.fit_linear_probe(x_train, train.labels(f).numpy()) for f in FACTORS}
-    out = {}
-    for missing in ("none", *test.channel_names):
-        tested = test if missing == "none" else test.without([missing])
-        x_test = probes.extract_features(encoder, tested.images, device=device)
-        out[missing] = {f: float(fitted[f].score(x_test, test.labels(f).numpy())) for f in FACTORS}
-    return out
+    return channels.run(DATASET, config, mode, data=data, reference=reference, **kwargs)
 
 
-def run_channel_toy(
-    config,
-    mode: str | None = None,
-    data: dict | None = None,
-    reference: str | None = None,
-    device=None,
-    missing: bool = True,
-    progress: bool = True,
-    command: list[str] | None = None,
-) -> dict[str, Any]:
-    """Pretrain on the correlated channel toy, then probe every factor.
-
-    Args:
-        config: the run (see :func:`train_config`).
-        data: as from :func:`load_channel_toy`; loaded for the mode when left out.
-        reference: ``None``; ``"random_init"`` (no training); or ``"only:<channels>"``
-            (e.g. ``"only:object"``, ``"only:fashion+object"``): the same run on images whose
-            other channels are 0 (what SSL learns from those channels alone).
-        missing: also measure :func:`missing_channel_probes`.
-
-    Returns a JSON-ready dict: ``config``, ``reference``, ``mode``, ``seed``, provenance,
-    ``wall_s``, ``history``, ``probes`` and ``naive_probes`` (``{variant: {factor:
-    accuracy}}``, probed on the ``independent`` variant) and ``missing``.
-    """
-    import time
-
-    from . import probes as probes_module
-    from . import results as results_module
-    from .training import pretrain, untrained
-
-    mode = config_module.mode(mode)
-    device = config_module.resolve_device(device)
-    start = time.perf_counter()
-    data = data if data is not None else load_channel_toy(mode, seed=config.seed)
-    if reference is not None and reference != "random_init":
-        kept = reference.removeprefix("only:").split("+")
-        if not reference.startswith("only:") or not set(kept) <= set(CHANNELS):
-            raise ValueError(f"reference is {reference!r}; use None, 'random_init' or 'only:<channels>' "
-                             f"with channels of {list(CHANNELS)} joined by '+' (e.g. 'only:fashion+object').")
-        others = [c for c in CHANNELS if c not in kept]
-        data = {split: {v: s.without(others) for v, s in sets.items()} for split, sets in data.items()}
-    train = data["train"]["correlated"]
-    if reference == "random_init":
-        model, history = untrained(config, train.images.shape[1])
-    else:
-        model, history = pretrain(train.images, config, probe_labels=dict(train.factors), device=device,
-                                  progress=progress)
-    evaluation = probes_module.evaluate(model.encoder, data, factors=FACTORS, knn=False, device=device,
-                                        variants=("independent",))
-    if missing:
-        evaluation["missing"] = missing_channel_probes(model.encoder, data, device=device)
-    return results_module.record(config, mode, device, command, start, data, train.images.shape[1:],
-                                 1 / NUM_CLASSES, history, reference=reference, **evaluation)
+#: The channel toy for :func:`splicer_tutorial.channels.run` and ``run --dataset channel_toy``.
+DATASET = ChannelDataset(
+    name="channel_toy", channels=CHANNELS, factors=FACTORS, num_classes=NUM_CLASSES,
+    groups=tuple((c,) for c in CHANNELS), load=load_channel_toy,
+)

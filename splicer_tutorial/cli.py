@@ -16,9 +16,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench, channel_toy, datasets, experiments, losses, randbits, results, supervised
+from . import bench, channels, datasets, experiments, losses, randbits, results, supervised
 
-DATASETS = ("dominoes", "binary_dominoes", "randbits", "channel_toy")
+DATASETS = ("dominoes", "binary_dominoes", "randbits", *channels.NAMES)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,13 +43,15 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="one pretraining and probing run, written as JSON")
     run.add_argument("--dataset", choices=DATASETS, default="dominoes",
-                     help="dominoes (SSL), binary_dominoes (a supervised classifier), randbits (SSL)")
+                     help="dominoes (SSL), binary_dominoes (a supervised classifier), randbits (SSL), or a "
+                          "multi-channel set (SSL): channel_toy, multiplex, multispectral")
     run.add_argument("--method", choices=[*sorted(losses.METHODS), "supervised"], default=None,
                      help="simclr (default) or vicreg; binary_dominoes is always supervised")
     run.add_argument("--variant", choices=list(losses.VARIANTS), default="baseline")
     run.add_argument("--reference", default=None,
                      help="a reference run instead: dominoes cifar_only|mnist_only|random_init; randbits "
-                          "random_init; channel_toy random_init or only:<channels> (e.g. only:fashion+object)")
+                          "random_init; channel_toy, multiplex, multispectral: random_init or only:<channels> "
+                          "(e.g. only:fashion+object)")
     run.add_argument("--bits", type=int, default=None, help="randbits: the number of bit channels")
     run.add_argument("--curve-every", type=int, default=None,
                      help="dominoes: probe each half's decodability every N epochs (learning curves)")
@@ -67,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--sections", type=_pair, default=None, metavar="RxC",
                      help="components: a rows x cols grid of sections (2x1: halves, 2x2: quarters)")
     run.add_argument("--groups", type=_groups, default=None, metavar="A+B,C",
-                     help="channel_toy: components as channel groups by name, e.g. code+digit,fashion+object")
+                     help="multi-channel sets: components as channel groups by name, e.g. code+digit,fashion+object")
     run.add_argument("--chunk-sizes", type=_sizes, default=None, metavar="N,N",
                      help="SpliCER: unequal chunk sizes adding up to the embedding size, e.g. 32,96")
     run.add_argument("--joint-pass", action="store_true",
@@ -148,10 +150,8 @@ def _check_reference(args: argparse.Namespace) -> None:
     if reference is None:
         return
     allowed = {"dominoes": experiments.REFERENCES, "randbits": ("random_init",), "binary_dominoes": ()}
-    if args.dataset == "channel_toy":
-        if reference != "random_init" and not reference.startswith("only:"):
-            raise ValueError(f"--reference {reference} is not a channel_toy reference; use random_init or "
-                             "only:<channels> (e.g. only:object).")
+    if args.dataset in channels.NAMES:
+        channels.parse_reference(args.dataset, reference)
     elif reference not in allowed[args.dataset]:
         raise ValueError(f"--reference {reference} does not apply to --dataset {args.dataset}; "
                          f"use one of {list(allowed[args.dataset]) or 'none'}.")
@@ -161,7 +161,8 @@ def _run(args: argparse.Namespace, argv: list[str]) -> dict:
     command = ["python", "-m", "splicer_tutorial", *argv]
     _only_for(args, "dominoes", curve_every=args.curve_every, sections=args.sections, fill=args.fill)
     _check_reference(args)
-    _only_for(args, "channel_toy", groups=args.groups)
+    if args.groups is not None and args.dataset not in channels.NAMES:
+        raise ValueError(f"--groups only applies to the multi-channel sets {list(channels.NAMES)}, not {args.dataset}.")
     _only_for(args, "randbits", bits=args.bits)
     if args.method == "supervised" and args.dataset != "binary_dominoes":
         raise ValueError("--method supervised only applies to --dataset binary_dominoes.")
@@ -180,13 +181,13 @@ def _run(args: argparse.Namespace, argv: list[str]) -> dict:
         return randbits.run_randbits(args.bits, temperature, args.mode, seed=seed, device=args.device,
                                      knn=not args.no_knn, random_init=args.reference == "random_init",
                                      command=command, **overrides)
-    if args.dataset == "channel_toy":
+    if args.dataset in channels.NAMES:
+        spec = channels.get(args.dataset)
         overrides = _ssl_overrides(args)
-        config = channel_toy.train_config(args.mode, overrides.pop("variant"), **overrides)
-        data = channel_toy.load_channel_toy(
-            args.mode, correlation=1.0 if args.correlation is None else args.correlation, seed=args.seed)
-        return channel_toy.run_channel_toy(config, args.mode, data=data, reference=args.reference,
-                                           device=args.device, command=command)
+        config = channels.train_config(spec, args.mode, overrides.pop("variant"), **overrides)
+        data = spec.load(args.mode, correlation=1.0 if args.correlation is None else args.correlation, seed=args.seed)
+        return channels.run(spec, config, args.mode, data=data, reference=args.reference, device=args.device,
+                            command=command)
     config = experiments.train_config(args.mode, **_ssl_overrides(args))
     extra = {} if args.correlation is None else {"correlation": args.correlation}
     data = experiments.load_dominoes(args.mode, seed=args.seed, source_split=args.source, **extra)

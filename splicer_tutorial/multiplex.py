@@ -31,11 +31,14 @@ import torch
 import torch.nn.functional as F
 
 from . import config as config_module
-from .channel_toy import FactorSet
+from .channels import ChannelDataset, FactorSet, correlated_and_independent
 
 CHANNELS = ("DAPI", "membrane", "CD3", "CD4", "CD8", "CD20", "nuisance")
 MARKERS = ("CD3", "CD4", "CD8", "CD20")
 FACTORS = ("cell_type", "nuisance")
+#: The default components: structure (nucleus and membrane), the four dim markers, and the
+#: bright nuisance channel.
+GROUPS = (("DAPI", "membrane"), MARKERS, ("nuisance",))
 VARIANTS = ("correlated", "independent")
 
 #: Cell types: ``{name: {marker: (localisation, texture)}}``. T-helper and cytotoxic T
@@ -50,7 +53,7 @@ CELL_TYPES: dict[str, dict[str, tuple[str, str]]] = {
 NUISANCE_CLASSES = 4
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "fast": {"size": 24, "n_train": 2000, "n_test": 1000},
+    "fast": {"size": 16, "n_train": 2000, "n_test": 1000},
     "full": {"size": 48, "n_train": 8000, "n_test": 2000},
 }
 
@@ -145,11 +148,12 @@ def load_multiplex(
     ``independent``. Every set has its own seed, so no crop is repeated.
     """
     preset = {**PRESETS[config_module.mode(mode)], **overrides}
-    out: dict[str, dict[str, FactorSet]] = {}
-    for s, (split, n) in enumerate((("train", preset["n_train"]), ("test", preset["n_test"]))):
-        out[split] = {
-            variant: make_multiplex(n, correlation if variant == "correlated" else 0.0, preset["size"],
-                                    seed=seed * 1000 + 10 * s + k, name=f"{split}/{variant}")
-            for k, variant in enumerate(VARIANTS)
-        }
-    return out
+    return correlated_and_independent(make_multiplex, preset["n_train"], preset["n_test"], preset["size"], correlation,
+                                      seed)
+
+
+#: The multiplex cells for :func:`splicer_tutorial.channels.run` and ``run --dataset multiplex``.
+DATASET = ChannelDataset(
+    name="multiplex", channels=CHANNELS, factors=FACTORS, num_classes=len(CELL_TYPES), groups=GROUPS,
+    load=load_multiplex,
+)

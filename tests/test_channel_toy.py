@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from splicer_tutorial import channel_toy, datasets
-from splicer_tutorial.channel_toy import CHANNELS, FactorSet, draw_labels, make_channel_toy
+from splicer_tutorial.channel_toy import CHANNELS, draw_labels, make_channel_toy
 
 
 def fake_sources(n: int = 200, seed: int = 0) -> dict:
@@ -62,20 +62,6 @@ def test_sources_must_cover_channels_and_classes() -> None:
     sources["digit"] = (images[labels != 3], labels[labels != 3])
     with pytest.raises(ValueError, match="has no image of class 3"):
         make_channel_toy(sources, 200, 0.0)
-
-
-def test_factor_set_subset_without_and_errors() -> None:
-    toy = make_channel_toy(fake_sources(), 20, 1.0, size=8)
-    part = toy.subset(5)
-    assert len(part) == 5 and torch.equal(part.labels("digit"), toy.labels("digit")[:5])
-    blank = toy.without(["code", "object"])
-    assert (blank.images[:, [0, 3]] == 0).all() and torch.equal(blank.images[:, 1:3], toy.images[:, 1:3])
-    with pytest.raises(ValueError, match=r"channels \['cd8'\] are not channels"):
-        toy.without(["cd8"])
-    with pytest.raises(ValueError, match="factor='colour' is not a factor"):
-        toy.labels("colour")
-    with pytest.raises(ValueError, match="channel_names has 3 names for 4 channels"):
-        FactorSet(toy.images, dict(toy.factors), CHANNELS[:3])
 
 
 def test_grey_uses_luma_weights() -> None:

@@ -177,9 +177,10 @@ def test_run_end_to_end_writes_json(capsys, tmp_path, shipped_dir, tiny_presets)
         (["--bits", "5"], "--bits only applies to --dataset randbits"),
         (["--reference", "cifar_only", "--dataset", "randbits", "--bits", "2"],
          "--reference cifar_only does not apply to --dataset randbits"),
-        (["--reference", "cifar_only", "--dataset", "channel_toy"], "not a channel_toy reference"),
+        (["--reference", "cifar_only", "--dataset", "channel_toy"], "reference is 'cifar_only'; use None, 'random_init'"),
+        (["--reference", "only:CD99", "--dataset", "multiplex"], "with channels of ['DAPI'"),
         (["--reference", "only:object"], "--reference only:object does not apply to --dataset dominoes"),
-        (["--groups", "code,digit"], "--groups only applies to --dataset channel_toy"),
+        (["--groups", "code,digit"], "--groups only applies to the multi-channel sets"),
         (["--dataset", "randbits"], "--dataset randbits needs --bits"),
         (["--method", "supervised"], "--method supervised only applies to --dataset binary_dominoes"),
         (["--dataset", "binary_dominoes", "--method", "vicreg"], "drop --method and --variant"),
@@ -330,21 +331,31 @@ def test_summarise_and_markdown_table() -> None:
     assert table[3] == "| b | 40.0 (1) | – |  |"
 
 
-def test_channel_toy_run_options_reach_the_config(capsys, tmp_path, monkeypatch) -> None:
-    from splicer_tutorial import channel_toy
+@pytest.mark.parametrize("dataset, groups, expected, reference", [
+    ("channel_toy", "code+digit,fashion+object", ((0, 1), (2, 3)), "only:object"),
+    ("multiplex", "DAPI+membrane,CD3+CD4+CD8+CD20", ((0, 1), (2, 3, 4, 5)), "only:CD3+CD8"),
+])
+def test_channel_run_options_reach_the_config(capsys, tmp_path, monkeypatch, dataset, groups, expected,
+                                              reference) -> None:
+    import dataclasses
+
+    from splicer_tutorial import channels
 
     seen = {}
 
-    def fake_run(config, mode, data=None, reference=None, device=None, command=None):
-        seen.update(config=config, reference=reference, data=data)
+    def fake_run(spec, config, mode, data=None, reference=None, device=None, command=None):
+        seen.update(spec=spec, config=config, reference=reference, data=data)
         return {"wall_s": 0.0, "probes": {"independent": {"object": 0.5}}}
 
-    monkeypatch.setattr(channel_toy, "run_channel_toy", fake_run)
-    monkeypatch.setattr(channel_toy, "load_channel_toy", lambda mode, correlation, seed: {"rho": correlation})
-    argv = ["run", "--dataset", "channel_toy", "--mode", "fast", "--variant", "splicer", "--groups",
-            "code+digit,fashion+object", "--chunk-sizes", "32,96", "--joint-pass", "--correlation", "0.8",
-            "--reference", "only:object", "--out", str(tmp_path / "toy.json")]
+    spec = channels.get(dataset)
+    fake = dataclasses.replace(spec, load=lambda mode, correlation, seed: {"rho": correlation})
+    monkeypatch.setattr(channels, "run", fake_run)
+    monkeypatch.setattr(channels, "get", lambda name: fake if name == dataset else spec)
+    argv = ["run", "--dataset", dataset, "--mode", "fast", "--variant", "splicer", "--groups", groups,
+            "--chunk-sizes", "32,96", "--joint-pass", "--correlation", "0.8", "--reference", reference,
+            "--out", str(tmp_path / "run.json")]
     assert cli.main(argv) == 0
     config = seen["config"]
-    assert config.groups == ((0, 1), (2, 3)) and config.chunk_sizes == (32, 96) and config.joint_pass
-    assert config.augment == "channels" and seen["reference"] == "only:object" and seen["data"] == {"rho": 0.8}
+    assert seen["spec"].name == dataset and config.channel_names == spec.channels
+    assert config.groups == expected and config.chunk_sizes == (32, 96) and config.joint_pass
+    assert config.augment == "channels" and seen["reference"] == reference and seen["data"] == {"rho": 0.8}

@@ -1,0 +1,114 @@
+"""Tests of splicer_tutorial.channels: FactorSet, the data-set registry and the shared run."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from splicer_tutorial import channels, multiplex
+from splicer_tutorial.channels import FactorSet
+
+
+def small_set(n: int = 20) -> FactorSet:
+    images = torch.randint(0, 256, (n, 3, 4, 4), dtype=torch.uint8)
+    return FactorSet(images, {"a": torch.arange(n) % 2, "b": torch.arange(n) % 3}, ("x", "y", "z"), "s")
+
+
+def test_factor_set_subset_without_and_errors() -> None:
+    s = small_set()
+    part = s.subset(5)
+    assert len(part) == 5 and torch.equal(part.labels("a"), s.labels("a")[:5])
+    blank = s.without(["x", "z"])
+    assert (blank.images[:, [0, 2]] == 0).all() and torch.equal(blank.images[:, 1], s.images[:, 1])
+    assert not (s.images[:, 0] == 0).all()  # the original is untouched
+    with pytest.raises(ValueError, match=r"channels \['cd8'\] are not channels"):
+        s.without(["cd8"])
+    with pytest.raises(ValueError, match="factor='colour' is not a factor"):
+        s.labels("colour")
+    with pytest.raises(ValueError, match="channel_names has 2 names for 3 channels"):
+        FactorSet(s.images, dict(s.factors), ("x", "y"))
+    with pytest.raises(ValueError, match="images must be uint8"):
+        FactorSet(s.images.float(), dict(s.factors), ("x", "y", "z"))
+    with pytest.raises(ValueError, match="factor 'a' must be int64"):
+        FactorSet(s.images, {"a": torch.zeros(3, dtype=torch.int64)}, ("x", "y", "z"))
+
+
+def test_every_registered_data_set_is_found_and_consistent() -> None:
+    for name in channels.NAMES:
+        spec = channels.get(name)
+        assert spec.name == name and spec.chance == 1 / spec.num_classes
+        assert all(set(g) <= set(spec.channels) for g in spec.groups)
+    with pytest.raises(ValueError, match="dataset='eurosat' is not a multi-channel data set"):
+        channels.get("eurosat")
+
+
+def test_train_config_uses_the_default_components_by_name() -> None:
+    config = channels.train_config("multiplex", "fast", "splicer")
+    assert config.groups == ((0, 1), (2, 3, 4, 5), (6,)) and config.augment == "channels"
+    assert config.chunk_sizes == (43, 43, 42)  # 3 components do not divide 128: near-equal chunks
+    assert config.channel_names == multiplex.CHANNELS
+    assert channels.train_config("multiplex", "fast").groups is None  # the baseline has no components
+    config = channels.train_config("multiplex", "fast", "splicer", groups=(("CD3", "CD8"), ("nuisance",)))
+    assert config.groups == ((2, 4), (6,)) and config.chunk_sizes is None
+    separate = channels.train_config("multiplex", "fast", "separate")  # 3 encoders: widths rounded up to 3k
+    assert (separate.proj_dim, separate.hidden_dim) == (129, 513) and separate.chunk_sizes is None
+
+
+def test_parse_reference() -> None:
+    assert channels.parse_reference("multiplex", None) is None
+    assert channels.parse_reference("multiplex", "random_init") is None
+    assert channels.parse_reference("multiplex", "only:CD3+CD8") == ("CD3", "CD8")
+    for bad in ("only:CD99", "cifar_only", "only:"):
+        with pytest.raises(ValueError, match="use None, 'random_init' or 'only:<channels>'"):
+            channels.parse_reference("multiplex", bad)
+
+
+@pytest.fixture(scope="module")
+def cells() -> dict:
+    make = lambda n, rho, seed: multiplex.make_multiplex(n, rho, size=12, seed=seed)  # noqa: E731
+    return {"train": {"correlated": make(96, 1.0, 0), "independent": make(400, 0.0, 1)},
+            "test": {"correlated": make(32, 1.0, 2), "independent": make(200, 0.0, 3)}}
+
+
+def test_missing_channel_probes_drop_a_factor_to_chance_when_its_channel_is_zeroed(cells) -> None:
+    """Raw pixels read the nuisance bar perfectly; without the nuisance channel they cannot."""
+    pixels = lambda x: x.flatten(1)  # noqa: E731
+    table = channels.missing_channel_probes(pixels, cells, "multiplex")
+    assert list(table) == ["none", "DAPI+membrane", "CD3+CD4+CD8+CD20", "nuisance"]
+    assert table["none"]["nuisance"] > 0.95 and table["DAPI+membrane"]["nuisance"] > 0.95
+    assert table["nuisance"]["nuisance"] < 0.4  # chance is 0.25
+    assert table["CD3+CD4+CD8+CD20"]["cell_type"] < table["none"]["cell_type"]
+
+
+@pytest.mark.parametrize("variant, reference", [("baseline", None), ("splicer", None), ("separate", None),
+                                                ("baseline", "random_init"),
+                                                ("baseline", "only:CD3+CD4+CD8+CD20")])
+def test_run_probes_every_factor_on_the_independent_set(cells, variant: str, reference) -> None:
+    config = channels.train_config("multiplex", "fast", variant, backbone="convnet", width=4, epochs=1,
+                                   batch_size=32)
+    result = channels.run("multiplex", config, "fast", data=cells, reference=reference, device="cpu",
+                          progress=False)
+    assert result["dataset"] == "multiplex" and result["reference"] == reference and result["chance"] == 0.25
+    assert set(result["probes"]) == {"independent"}
+    assert set(result["probes"]["independent"]) == set(multiplex.FACTORS)
+    assert set(result["missing"]) == {"none", "DAPI+membrane", "CD3+CD4+CD8+CD20", "nuisance"}
+    assert (result["history"]["loss"] == []) == (reference == "random_init")
+    if reference == "only:CD3+CD4+CD8+CD20":  # no nuisance channel: the bar cannot be read
+        assert result["probes"]["independent"]["nuisance"] < 0.45
+
+
+def test_informativeness_by_variance_and_by_probe(cells) -> None:
+    groups = multiplex.GROUPS
+    variance = channels.informativeness(cells["train"]["independent"], groups, "variance", n=200)
+    assert len(variance) == 3 and all(v >= 0 for v in variance)
+    assert variance[2] > variance[1]  # the bright nuisance bar varies far more than the dim markers
+    pixels = lambda x: x.flatten(1)  # noqa: E731
+    score = channels.informativeness(cells["train"]["independent"], groups, "probe", factor="nuisance",
+                                     encode=pixels, n=400)
+    assert score[2] > 0.5 and score[0] < 0.15 and score[1] < 0.15  # only the nuisance group reads the bar
+    with pytest.raises(ValueError, match="by='entropy'; use 'variance'"):
+        channels.informativeness(cells["train"]["independent"], groups, "entropy")
+    with pytest.raises(ValueError, match="needs factor="):
+        channels.informativeness(cells["train"]["independent"], groups, "probe", n=200)
+    with pytest.raises(ValueError, match="n=9999 must be between 2"):
+        channels.informativeness(cells["train"]["independent"], groups, "variance", n=9999)
