@@ -179,6 +179,7 @@ def run_channel_toy(config, mode: str | None = None, data: dict | None = None, r
 
 #: The channel toy for :func:`splicer_tutorial.channels.run` and ``run --dataset channel_toy``.
 DATASET = ChannelDataset(
+    target="object",
     name="channel_toy", channels=CHANNELS, factors=FACTORS, num_classes=NUM_CLASSES,
     groups=tuple((c,) for c in CHANNELS), load=load_channel_toy,
 )

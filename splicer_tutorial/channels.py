@@ -88,6 +88,8 @@ class ChannelDataset:
         factors: the factors every set is labelled with (all with ``num_classes`` classes).
         num_classes: classes per factor (chance is ``1 / num_classes``).
         groups: the default SpliCER components, as channel groups by name.
+        target: the hard factor the experiment is about (the one chunk allocation by
+            probe serves).
         load: ``load(mode, correlation=..., seed=..., **overrides)`` ->
             ``{"train" | "test": {variant: FactorSet}}``.
         train_variant: the training set SSL sees.
@@ -100,6 +102,7 @@ class ChannelDataset:
     factors: tuple[str, ...]
     num_classes: int
     groups: tuple[tuple[str, ...], ...]
+    target: str
     load: Callable[..., dict]
     train_variant: str = "correlated"
     test_variant: str = "independent"
@@ -130,6 +133,7 @@ NAMES: dict[str, tuple[str, str]] = {
     "channel_toy": ("channel_toy", "DATASET"),
     "multiplex": ("multiplex", "DATASET"),
     "multispectral": ("multispectral", "DATASET"),
+    "eurosat_ms": ("multispectral", "EUROSAT"),
 }
 
 
@@ -222,6 +226,7 @@ def run(
     missing: bool = True,
     progress: bool = True,
     command: list[str] | None = None,
+    allocate: str | None = None,
 ) -> dict[str, Any]:
     """Pretrain on a multi-channel data set's training variant, then probe every factor.
 
@@ -235,6 +240,8 @@ def run(
             are 0 (what SSL learns from those channels alone).
         missing: also measure :func:`missing_channel_probes` (one row per default
             component of the data set, the same rows for every run).
+        allocate: ``None`` (the config's chunks), ``"variance"`` or ``"probe"``: size
+            SpliCER's chunks by :func:`allocate` first (recorded as ``allocation``).
 
     Returns a JSON-ready dict: ``config``, ``dataset``, ``reference``, ``mode``, ``seed``,
     provenance, ``wall_s``, ``history``, ``probes`` and ``naive_probes`` (``{variant:
@@ -254,6 +261,11 @@ def run(
         others = [c for c in spec.channels if c not in kept]
         data = {split: {v: s.without(others) for v, s in sets.items()} for split, sets in data.items()}
     train = data["train"][spec.train_variant]
+    measured: dict[str, Any] = {}
+    if allocate is not None:
+        scores, sizes = allocate_by(spec, config, data, allocate, device=device)
+        config = dataclasses.replace(config, chunk_sizes=sizes)
+        measured["allocation"] = {"by": allocate, "scores": scores, "chunk_sizes": list(sizes)}
     if reference == "random_init":
         model, history = untrained(config, train.images.shape[1])
     else:
@@ -264,7 +276,8 @@ def run(
     if missing:
         evaluation["missing"] = missing_channel_probes(model.encoder, data, spec, device=device)
     return results_module.record(config, mode, device, command, start, data, train.images.shape[1:],
-                                 spec.chance, history, dataset=spec.name, reference=reference, **evaluation)
+                                 spec.chance, history, dataset=spec.name, reference=reference, **measured,
+                                 **evaluation)
 
 
 # ------------------------------------------------------------------ chunk allocation
@@ -314,3 +327,36 @@ def informativeness(
         chance = 1 / len(np.unique(labels))
         scores.append(max(0.0, float(fitted.score(features[half:], labels[half:])) - chance))
     return scores
+
+
+def allocate_by(
+    dataset: str | ChannelDataset, config, data: dict, by: str, n: int = 1000, minimum: int = 16, device=None
+) -> tuple[list[float], tuple[int, ...]]:
+    """SpliCER chunk sizes for ``config.groups`` in proportion to each group's
+    :func:`informativeness`.
+
+    ``by="variance"`` measures the training images (label-free); ``by="probe"`` measures
+    how well a **random** encoder of ``config`` reads the data set's ``target`` from each
+    group alone, on ``n`` labelled images of the decorrelated (test-variant) training
+    split: a small labelled set without the shortcut, available before pretraining.
+    Each chunk gets at least ``minimum`` dimensions. Returns (scores, chunk sizes).
+    """
+    from .losses import allocate_chunks
+    from .training import untrained
+
+    spec = get(dataset)
+    if config.variant != "splicer" or not config.groups:
+        raise ValueError(f"chunk allocation needs variant 'splicer' with channel groups, got variant "
+                         f"{config.variant!r} with groups {config.groups}.")
+    groups = [[spec.channels[c] for c in group] for group in config.groups]
+    if by == "variance":
+        images = data["train"][spec.train_variant]
+        scores = informativeness(images, groups, "variance", n=min(n, len(images)))
+    else:
+        images = data["train"][spec.test_variant]
+        encoder = untrained(config, images.images.shape[1])[0].encoder
+        scores = informativeness(images, groups, by, factor=spec.target, encode=encoder,
+                                 n=min(n, len(images)), device=device)
+    if sum(scores) <= 0:  # no group reads the target: equal chunks
+        scores = [1.0] * len(groups)
+    return scores, allocate_chunks(scores, config.proj_dim, minimum)

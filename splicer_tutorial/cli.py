@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="multi-channel sets: components as channel groups by name, e.g. code+digit,fashion+object")
     run.add_argument("--chunk-sizes", type=_sizes, default=None, metavar="N,N",
                      help="SpliCER: unequal chunk sizes adding up to the embedding size, e.g. 32,96")
+    run.add_argument("--allocate", choices=("variance", "probe"), default=None,
+                     help="multi-channel sets, SpliCER: size the chunks by each group's variance or by a random "
+                          "encoder's probe of the target on a small decorrelated labelled set")
     run.add_argument("--joint-pass", action="store_true",
                      help="encode views and same-shape components in one pass (shared BatchNorm statistics)")
     run.add_argument("--projector", choices=("dense", "block"), default=None,
@@ -161,8 +164,11 @@ def _run(args: argparse.Namespace, argv: list[str]) -> dict:
     command = ["python", "-m", "splicer_tutorial", *argv]
     _only_for(args, "dominoes", curve_every=args.curve_every, sections=args.sections, fill=args.fill)
     _check_reference(args)
-    if args.groups is not None and args.dataset not in channels.NAMES:
-        raise ValueError(f"--groups only applies to the multi-channel sets {list(channels.NAMES)}, not {args.dataset}.")
+    for flag, value in (("--groups", args.groups), ("--allocate", args.allocate)):
+        if value is not None and args.dataset not in channels.NAMES:
+            raise ValueError(f"{flag} only applies to the multi-channel sets {list(channels.NAMES)}, not {args.dataset}.")
+    if args.allocate is not None and args.chunk_sizes is not None:
+        raise ValueError("--allocate computes the chunk sizes; leave --chunk-sizes out.")
     _only_for(args, "randbits", bits=args.bits)
     if args.method == "supervised" and args.dataset != "binary_dominoes":
         raise ValueError("--method supervised only applies to --dataset binary_dominoes.")
@@ -187,7 +193,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> dict:
         config = channels.train_config(spec, args.mode, overrides.pop("variant"), **overrides)
         data = spec.load(args.mode, correlation=1.0 if args.correlation is None else args.correlation, seed=args.seed)
         return channels.run(spec, config, args.mode, data=data, reference=args.reference, device=args.device,
-                            command=command)
+                            command=command, allocate=args.allocate)
     config = experiments.train_config(args.mode, **_ssl_overrides(args))
     extra = {} if args.correlation is None else {"correlation": args.correlation}
     data = experiments.load_dominoes(args.mode, seed=args.seed, source_split=args.source, **extra)

@@ -154,6 +154,7 @@ def load_multiplex(
 
 #: The multiplex cells for :func:`splicer_tutorial.channels.run` and ``run --dataset multiplex``.
 DATASET = ChannelDataset(
+    target="cell_type",
     name="multiplex", channels=CHANNELS, factors=FACTORS, num_classes=len(CELL_TYPES), groups=GROUPS,
     load=load_multiplex,
 )

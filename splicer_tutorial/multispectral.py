@@ -299,6 +299,7 @@ def load_multispectral(
 
 #: The synthetic tiles for :func:`splicer_tutorial.channels.run` and ``run --dataset multispectral``.
 DATASET = ChannelDataset(
+    target="land_use",
     name="multispectral", channels=BANDS, factors=FACTORS, num_classes=NUM_CLASSES, groups=GROUPS,
     load=load_multispectral,
 )
@@ -488,3 +489,27 @@ def load_eurosat_ms(
         labels = torch.tensor([label for _, label in items], dtype=torch.int64)
         out[split] = {"all": FactorSet(torch.from_numpy(images), {"land_use": labels}, BANDS, f"{split}/all")}
     return out
+
+
+#: Tiles per class of each mode when EuroSAT-MS is used for runs (None: all 27,000).
+EUROSAT_PRESETS: dict[str, dict[str, Any]] = {"fast": {"max_per_class": 200}, "full": {"max_per_class": None}}
+
+
+def load_eurosat_for_runs(mode: str | None = None, correlation: float = 1.0, seed: int = 0,
+                          **overrides: Any) -> dict[str, dict[str, FactorSet]]:
+    """EuroSAT-MS with a mode's tiles per class (:data:`EUROSAT_PRESETS`), for
+    :func:`splicer_tutorial.channels.run` (``run --dataset eurosat_ms``). Real tiles have
+    no planted shortcut, so ``correlation`` must stay 1 (the default)."""
+    if correlation != 1.0:
+        raise ValueError(f"correlation={correlation}: EuroSAT-MS has no planted shortcut to correlate; leave it out.")
+    preset = {**EUROSAT_PRESETS[config_module.mode(mode)], **overrides}
+    return load_eurosat_ms(seed=seed, **preset)
+
+
+#: EuroSAT-MS for :func:`splicer_tutorial.channels.run`: trained and probed on the real
+#: tiles (no correlated or independent variants), components the same band groups.
+EUROSAT = ChannelDataset(
+    target="land_use",
+    name="eurosat_ms", channels=BANDS, factors=("land_use",), num_classes=len(EUROSAT_CLASSES), groups=GROUPS,
+    load=load_eurosat_for_runs, train_variant="all", test_variant="all",
+)

@@ -294,8 +294,10 @@ def plot_chunk_matrix(
     :func:`splicer_tutorial.probes.chunk_probe_matrix`; rows are the embedding's chunks,
     columns the factors. A chunk that specialises is bright in one column only.
     """
-    fig, axes = plt.subplots(1, len(matrices), figsize=(FIGURE_WIDTH, 2.8), squeeze=False)
-    for ax, (name, matrix) in zip(axes[0], matrices.items()):
+    rows_count = len(np.asarray(next(iter(matrices.values()))))
+    fig, axes = plt.subplots(1, len(matrices), figsize=(FIGURE_WIDTH, 1.2 + 0.55 * rows_count), squeeze=False,
+                             layout="constrained")
+    for i, (ax, (name, matrix)) in enumerate(zip(axes[0], matrices.items())):
         matrix = np.asarray(matrix)
         image = ax.imshow(matrix, vmin=0, vmax=1, cmap="viridis", aspect="auto")
         for (k, j), value in np.ndenumerate(matrix):
@@ -303,12 +305,26 @@ def plot_chunk_matrix(
                     color="white" if value < 0.6 else "black")
         rows = chunk_names or [f"chunk {k}" for k in range(matrix.shape[0])]
         ax.set_xticks(range(len(factors)), factors)
-        ax.set_yticks(range(matrix.shape[0]), rows)
+        ax.set_yticks(range(matrix.shape[0]), rows if i == 0 else [])
         ax.set_title(name, fontsize=10)
     fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="probe accuracy")
     if title:
         fig.suptitle(title)
     return fig
+
+
+def plot_missing(
+    missing: Mapping[str, Mapping[str, Mapping[str, float]]], factors: Sequence[str], title: str | None = None
+) -> plt.Figure:
+    """Heatmaps of probe accuracy per factor with one channel group missing, one per run.
+
+    ``missing`` is ``{run name: result["missing"]}`` as measured by
+    :func:`splicer_tutorial.channels.missing_channel_probes`: ``{missing group: {factor:
+    accuracy}}``, the first row ``"none"``.
+    """
+    matrices = {name: np.array([[rows[m][f] for f in factors] for m in rows]) for name, rows in missing.items()}
+    groups = list(next(iter(missing.values())))
+    return plot_chunk_matrix(matrices, factors, [f"missing: {m}" for m in groups], title)
 
 
 def plot_cost(costs: Mapping[str, Mapping[str, float | None]], title: str | None = None) -> plt.Figure:

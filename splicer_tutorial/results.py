@@ -167,3 +167,11 @@ def markdown_table(summary: dict, extra: dict[str, dict[str, str]] | None = None
         texts = [_percent(*row[cell]) for cell in cells] + [column.get(name, "") for column in extra.values()]
         lines.append("| " + " | ".join([name, *texts]) + " |")
     return "\n".join(lines)
+
+
+def probe_table(runs: dict[str, dict[str, Any]], factors: Sequence[str], split: str = "independent") -> str:
+    """A Markdown table of one-seed runs' probe accuracies on ``split``: a row per run."""
+    lines = ["| run | " + " | ".join(factors) + " |", "|---|" + "---|" * len(factors)]
+    for name, run in runs.items():
+        lines.append(f"| {name} | " + " | ".join(f"{run['probes'][split][f]:.3f}" for f in factors) + " |")
+    return "\n".join(lines)

@@ -36,7 +36,7 @@ def test_factor_set_subset_without_and_errors() -> None:
 def test_every_registered_data_set_is_found_and_consistent() -> None:
     for name in channels.NAMES:
         spec = channels.get(name)
-        assert spec.name == name and spec.chance == 1 / spec.num_classes
+        assert spec.name == name and spec.chance == 1 / spec.num_classes and spec.target in spec.factors
         assert all(set(g) <= set(spec.channels) for g in spec.groups)
     with pytest.raises(ValueError, match="dataset='eurosat' is not a multi-channel data set"):
         channels.get("eurosat")
@@ -112,3 +112,19 @@ def test_informativeness_by_variance_and_by_probe(cells) -> None:
         channels.informativeness(cells["train"]["independent"], groups, "probe", n=200)
     with pytest.raises(ValueError, match="n=9999 must be between 2"):
         channels.informativeness(cells["train"]["independent"], groups, "variance", n=9999)
+
+
+def test_allocate_by_sizes_chunks_and_the_run_records_it(cells) -> None:
+    config = channels.train_config("multiplex", "fast", "splicer", backbone="convnet", width=4, epochs=1,
+                                   batch_size=32)
+    scores, sizes = channels.allocate_by("multiplex", config, cells, "variance", n=96)
+    assert sum(sizes) == config.proj_dim and min(sizes) >= 16
+    assert sizes[2] == max(sizes)  # the bright nuisance bar varies most
+    scores, sizes = channels.allocate_by("multiplex", config, cells, "probe", n=200)
+    assert len(scores) == 3 and all(s >= 0 for s in scores) and sum(sizes) == config.proj_dim
+    result = channels.run("multiplex", config, "fast", data=cells, device="cpu", progress=False, missing=False,
+                          allocate="variance")
+    assert result["allocation"]["by"] == "variance"
+    assert list(result["config"]["chunk_sizes"]) == result["allocation"]["chunk_sizes"]
+    with pytest.raises(ValueError, match="chunk allocation needs variant 'splicer'"):
+        channels.allocate_by("multiplex", channels.train_config("multiplex", "fast"), cells, "variance")

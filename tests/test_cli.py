@@ -181,6 +181,9 @@ def test_run_end_to_end_writes_json(capsys, tmp_path, shipped_dir, tiny_presets)
         (["--reference", "only:CD99", "--dataset", "multiplex"], "with channels of ['DAPI'"),
         (["--reference", "only:object"], "--reference only:object does not apply to --dataset dominoes"),
         (["--groups", "code,digit"], "--groups only applies to the multi-channel sets"),
+        (["--allocate", "probe"], "--allocate only applies to the multi-channel sets"),
+        (["--dataset", "multispectral", "--variant", "splicer", "--allocate", "probe", "--chunk-sizes", "64,32,32"],
+         "leave --chunk-sizes out"),
         (["--dataset", "randbits"], "--dataset randbits needs --bits"),
         (["--method", "supervised"], "--method supervised only applies to --dataset binary_dominoes"),
         (["--dataset", "binary_dominoes", "--method", "vicreg"], "drop --method and --variant"),
@@ -303,34 +306,6 @@ def test_results_dir_default(monkeypatch) -> None:
     assert results.results_dir() == REPO / "results"  # an empty variable counts as unset
 
 
-def test_group_probes_collects_seeds_under_a_run_name() -> None:
-    def run(variant, reference, value):
-        return {"config": {"method": "simclr", "variant": variant}, "reference": reference,
-                "probes": {"mnist_randomised": {"object": value, "digit": 1 - value}}}
-
-    runs = [run("baseline", None, 0.4), run("baseline", None, 0.5), run("baseline", "cifar_only", 0.6)]
-    grouped = results.group_probes(runs, results.dominoes_run_name)
-    assert grouped == {
-        "simclr/baseline": {"mnist_randomised": {"object": [0.4, 0.5], "digit": [0.6, 0.5]}},
-        "simclr/cifar_only": {"mnist_randomised": {"object": [0.6], "digit": [0.4]}},
-    }
-
-
-def test_summarise_and_markdown_table() -> None:
-    grouped = {"a": {"mnist_randomised": {"object": [0.5, 0.6, 0.7]}, "cifar_randomised": {"digit": [0.9]}},
-               "b": {"mnist_randomised": {"object": [0.4]}}}
-    cells = (("mnist_randomised", "object"), ("cifar_randomised", "digit"))
-    summary = results.summarise(grouped, cells)
-    mean, std, n = summary["a"][cells[0]]
-    assert (mean, n) == (pytest.approx(0.6), 3) and std == pytest.approx(0.1)  # sample std
-    assert summary["a"][cells[1]] == (0.9, 0.0, 1)
-    assert summary["b"][cells[1]][2] == 0  # missing: count 0, mean nan
-    table = results.markdown_table(summary, {"paper": {"a": "64.0"}}).splitlines()
-    assert table[0] == "| run | object on mnist_randomised | digit on cifar_randomised | paper |"
-    assert table[2] == "| a | 60.0 ± 10.0 (3) | 90.0 (1) | 64.0 |"
-    assert table[3] == "| b | 40.0 (1) | – |  |"
-
-
 @pytest.mark.parametrize("dataset, groups, expected, reference", [
     ("channel_toy", "code+digit,fashion+object", ((0, 1), (2, 3)), "only:object"),
     ("multiplex", "DAPI+membrane,CD3+CD4+CD8+CD20", ((0, 1), (2, 3, 4, 5)), "only:CD3+CD8"),
@@ -343,8 +318,8 @@ def test_channel_run_options_reach_the_config(capsys, tmp_path, monkeypatch, dat
 
     seen = {}
 
-    def fake_run(spec, config, mode, data=None, reference=None, device=None, command=None):
-        seen.update(spec=spec, config=config, reference=reference, data=data)
+    def fake_run(spec, config, mode, data=None, reference=None, device=None, command=None, allocate=None):
+        seen.update(spec=spec, config=config, reference=reference, data=data, allocate=allocate)
         return {"wall_s": 0.0, "probes": {"independent": {"object": 0.5}}}
 
     spec = channels.get(dataset)

@@ -336,3 +336,19 @@ def test_eurosat_tiles_of_different_sizes_are_named(tmp_path: Path, offline: Pat
     tifffile.imwrite(tmp_path / "River" / "River_2.tif", np.zeros((13, 32, 32), np.uint16))
     with pytest.raises(ValueError, match="must have the same size"):
         load_eurosat_ms(tmp_path, download=False, test_fraction=0.5)
+
+
+def test_eurosat_runs_through_the_shared_run(tmp_path: Path, offline: Path) -> None:
+    """run --dataset eurosat_ms: trained and probed on the real tiles' single variant."""
+    from splicer_tutorial import channels
+
+    tifffile = pytest.importorskip("tifffile")
+    write_fake_tree(tmp_path, tifffile, layouts=("chw",) * 4)
+    spec = channels.get("eurosat_ms")
+    data = spec.load("fast", root=tmp_path, download=False, test_fraction=0.5)
+    config = channels.train_config(spec, "fast", "splicer", backbone="convnet", width=4, epochs=1, batch_size=4)
+    result = channels.run(spec, config, "fast", data=data, device="cpu", progress=False)
+    assert set(result["probes"]) == {"all"} and set(result["probes"]["all"]) == {"land_use"}
+    assert result["chance"] == 0.1 and list(result["missing"]) == ["none", "B2+B3+B4+B8", "B5+B6+B7+B8A", "B11+B12"]
+    with pytest.raises(ValueError, match="no planted shortcut"):
+        spec.load("fast", correlation=0.5)

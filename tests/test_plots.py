@@ -114,6 +114,11 @@ def test_plot_suppression_chunk_matrix_and_cost() -> None:
     fig = plots.plot_chunk_matrix({"m": matrix, "n": matrix.T})
     assert len(fig.axes) == 3  # two heatmaps and a colour bar
     np.testing.assert_allclose(fig.axes[0].images[0].get_array(), matrix)
+    missing = {"none": {"a": 0.9, "b": 0.8}, "x+y": {"a": 0.3, "b": 0.7}}
+    fig = plots.plot_missing({"base": missing, "splicer": missing}, ("b", "a"))
+    assert len(fig.axes) == 3
+    np.testing.assert_allclose(fig.axes[0].images[0].get_array(), [[0.8, 0.9], [0.7, 0.3]])
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["missing: none", "missing: x+y"]
     fig = plots.plot_cost({"a": {"epoch_s": 2.0, "peak_memory_mb": None}, "b": {"epoch_s": 4.0}})
     assert len(fig.axes) == 1  # no memory panel without GPU measurements
     assert [p.get_width() for p in fig.axes[0].patches] == [2.0, 4.0]

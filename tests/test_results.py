@@ -1,0 +1,42 @@
+"""Tests of splicer_tutorial.results: grouping, summaries and tables of result files."""
+
+from __future__ import annotations
+
+import pytest
+
+from splicer_tutorial import results
+
+
+def test_group_probes_collects_seeds_under_a_run_name() -> None:
+    def run(variant, reference, value):
+        return {"config": {"method": "simclr", "variant": variant}, "reference": reference,
+                "probes": {"mnist_randomised": {"object": value, "digit": 1 - value}}}
+
+    runs = [run("baseline", None, 0.4), run("baseline", None, 0.5), run("baseline", "cifar_only", 0.6)]
+    grouped = results.group_probes(runs, results.dominoes_run_name)
+    assert grouped == {
+        "simclr/baseline": {"mnist_randomised": {"object": [0.4, 0.5], "digit": [0.6, 0.5]}},
+        "simclr/cifar_only": {"mnist_randomised": {"object": [0.6], "digit": [0.4]}},
+    }
+
+
+def test_summarise_and_markdown_table() -> None:
+    grouped = {"a": {"mnist_randomised": {"object": [0.5, 0.6, 0.7]}, "cifar_randomised": {"digit": [0.9]}},
+               "b": {"mnist_randomised": {"object": [0.4]}}}
+    cells = (("mnist_randomised", "object"), ("cifar_randomised", "digit"))
+    summary = results.summarise(grouped, cells)
+    mean, std, n = summary["a"][cells[0]]
+    assert (mean, n) == (pytest.approx(0.6), 3) and std == pytest.approx(0.1)  # sample std
+    assert summary["a"][cells[1]] == (0.9, 0.0, 1)
+    assert summary["b"][cells[1]][2] == 0  # missing: count 0, mean nan
+    table = results.markdown_table(summary, {"paper": {"a": "64.0"}}).splitlines()
+    assert table[0] == "| run | object on mnist_randomised | digit on cifar_randomised | paper |"
+    assert table[2] == "| a | 60.0 ± 10.0 (3) | 90.0 (1) | 64.0 |"
+    assert table[3] == "| b | 40.0 (1) | – |  |"
+
+
+def test_probe_table_has_a_row_per_run() -> None:
+    runs = {"base": {"probes": {"independent": {"a": 0.5, "b": 0.25}}},
+            "splicer": {"probes": {"independent": {"a": 0.75, "b": 0.125}}}}
+    assert results.probe_table(runs, ("b", "a")).splitlines() == [
+        "| run | b | a |", "|---|---|---|", "| base | 0.250 | 0.500 |", "| splicer | 0.125 | 0.750 |"]
