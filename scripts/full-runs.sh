@@ -44,6 +44,23 @@ for s in "${seeds[@]}"; do
   run "channel_toy-splicer-channels-s$s.json" --dataset channel_toy --variant splicer --seed "$s"
   run "channel_toy-only_hard-s$s.json" --dataset channel_toy --reference only:fashion+object --seed "$s"
   run "channel_toy-random_init-s$s.json" --dataset channel_toy --reference random_init --seed "$s"
+  # chapter 11: synthetic multiplex cells
+  run "multiplex-baseline-s$s.json" --dataset multiplex --seed "$s"
+  run "multiplex-splicer-s$s.json" --dataset multiplex --variant splicer --seed "$s"
+  run "multiplex-splicer-lam3-s$s.json" --dataset multiplex --variant splicer --lam 3 --seed "$s"
+  run "multiplex-separate-s$s.json" --dataset multiplex --variant separate --seed "$s"
+  run "multiplex-without_nuisance-s$s.json" --dataset multiplex \
+    --reference only:DAPI+membrane+CD3+CD4+CD8+CD20 --seed "$s"
+  run "multiplex-random_init-s$s.json" --dataset multiplex --reference random_init --seed "$s"
+  # chapter 12: synthetic multispectral tiles, and the chunk-allocation ablation
+  run "multispectral-baseline-s$s.json" --dataset multispectral --seed "$s"
+  run "multispectral-splicer-s$s.json" --dataset multispectral --variant splicer --seed "$s"
+  for by in variance probe; do
+    run "multispectral-splicer-$by-s$s.json" --dataset multispectral --variant splicer --allocate "$by" --seed "$s"
+  done
+  run "multispectral-without_visible-s$s.json" --dataset multispectral \
+    --reference only:B1+B5+B6+B7+B8+B8A+B9+B10+B11+B12 --seed "$s"
+  run "multispectral-random_init-s$s.json" --dataset multispectral --reference random_init --seed "$s"
 done
 # chapter 4: RandBits, the full grid of bits x temperature, and the random-encoder reference
 grid=$(python -c "import splicer_tutorial as st; g = st.randbits.PRESETS['full']['grid']; print(' '.join(f'{b}:{t}' for t in g['temperatures'] for b in g['bits']))")
