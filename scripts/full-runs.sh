@@ -61,6 +61,12 @@ for s in "${seeds[@]}"; do
   run "multispectral-without_visible-s$s.json" --dataset multispectral \
     --reference only:B1+B5+B6+B7+B8+B8A+B9+B10+B11+B12 --seed "$s"
   run "multispectral-random_init-s$s.json" --dataset multispectral --reference random_init --seed "$s"
+  # chapter 13: histology tiles, SpliCER against the quality of its training masks
+  run "histology-baseline-s$s.json" --dataset histology --seed "$s"
+  run "histology-random_init-s$s.json" --dataset histology --reference random_init --seed "$s"
+  for masks in ground_truth classical dilate:1 dilate:2 erode:1 drop:0.5 add:1.0; do
+    run "histology-splicer-${masks/:/}-s$s.json" --dataset histology --variant splicer --masks "$masks" --seed "$s"
+  done
 done
 # chapter 4: RandBits, the full grid of bits x temperature, and the random-encoder reference
 grid=$(python -c "import splicer_tutorial as st; g = st.randbits.PRESETS['full']['grid']; print(' '.join(f'{b}:{t}' for t in g['temperatures'] for b in g['bits']))")

@@ -16,6 +16,8 @@ The package behind the book. One module per idea:
 ``channel_toy``    four channels, one factor each: code, digit, fashion item, object
 ``multiplex``      synthetic multiplex immunofluorescence cells with known types
 ``multispectral``  synthetic 13-band satellite tiles; the EuroSAT-MS loader
+``histology``      synthetic H&E tiles with nuclei masks; a classical nuclei segmenter
+``masks``          mask quality: noise operators for segmentation masks, and IoU
 ``probes``         linear and kNN probes on frozen features
 ``supervised``     supervised classifiers: simplicity bias with labels
 ``plots``          the figures of the book
@@ -37,7 +39,9 @@ from . import (
     deconstruct,
     dominoes,
     experiments,
+    histology,
     losses,
+    masks,
     models,
     multiplex,
     multispectral,
@@ -63,7 +67,9 @@ __all__ = [
     "deconstruct",
     "dominoes",
     "experiments",
+    "histology",
     "losses",
+    "masks",
     "models",
     "multiplex",
     "multispectral",

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from . import config as config_module
 from .dominoes import subset_index
@@ -35,12 +36,15 @@ class FactorSet:
         factors: ``{factor: (N,) int64 labels}``.
         channel_names: the C channel names, in order.
         name: e.g. ``"train/correlated"``.
+        masks: optional (N, H, W) int64 label maps (e.g. 0 background, 1 nuclei), for
+            mask components.
     """
 
     images: torch.Tensor
     factors: dict[str, torch.Tensor]
     channel_names: tuple[str, ...]
     name: str = ""
+    masks: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
@@ -52,6 +56,10 @@ class FactorSet:
         for factor, labels in self.factors.items():
             if labels.dtype != torch.int64 or tuple(labels.shape) != (len(self.images),):
                 raise ValueError(f"factor {factor!r} must be int64 ({len(self.images)},), got {tuple(labels.shape)}.")
+        if self.masks is not None and (self.masks.dtype != torch.int64
+                                       or tuple(self.masks.shape) != (len(self.images), *self.images.shape[2:])):
+            raise ValueError(f"masks must be int64 (N, H, W) matching images {tuple(self.images.shape)}, got "
+                             f"{self.masks.dtype} {tuple(self.masks.shape)}.")
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -66,7 +74,7 @@ class FactorSet:
         """The first ``n`` images, or those at the given indices (or boolean mask)."""
         index = subset_index(n_or_indices, len(self))
         return FactorSet(self.images[index], {f: y[index] for f, y in self.factors.items()}, self.channel_names,
-                         self.name)
+                         self.name, None if self.masks is None else self.masks[index])
 
     def without(self, channels: Sequence[str]) -> FactorSet:
         """The same set with the named channels set to 0 (a missing channel at test time)."""
@@ -95,6 +103,9 @@ class ChannelDataset:
         train_variant: the training set SSL sees.
         test_variant: the test set the probes are scored on (fitted on the training split
             of the same variant).
+        mask_labels: when set, the components come from the sets' label maps (``masks``,
+            labels ``0..mask_labels-1``) instead of channel groups.
+        augment: the :class:`~splicer_tutorial.augment.SSLAugment` kind.
     """
 
     name: str
@@ -106,6 +117,8 @@ class ChannelDataset:
     load: Callable[..., dict]
     train_variant: str = "correlated"
     test_variant: str = "independent"
+    mask_labels: int | None = None
+    augment: str = "channels"
 
     @property
     def chance(self) -> float:
@@ -128,12 +141,35 @@ def correlated_and_independent(
     return out
 
 
+# ------------------------------------------------------- helpers of the generators
+
+
+def smooth_field(lattice: torch.Tensor, size: int) -> torch.Tensor:
+    """A lattice of noise (n, k, k) bicubic-upsampled to (n, size, size): a smooth field.
+
+    Bicubic interpolation is separable, so it is ``A @ lattice @ A.T`` with A (size, k) the
+    1-d interpolation matrix: two batched matrix products, much faster than
+    ``F.interpolate`` on a CPU.
+    """
+    k = lattice.shape[-1]
+    eye = torch.eye(k).reshape(k, 1, k, 1)
+    a = F.interpolate(eye, size=(size, 1), mode="bicubic", align_corners=True)[:, 0, :, 0].T  # (size, k)
+    return a @ lattice @ a.T
+
+
+def standardise(t: torch.Tensor) -> torch.Tensor:
+    """Each (size, size) map of t (n, size, size) to mean 0 and sd 1."""
+    t = t - t.mean(dim=(1, 2), keepdim=True)
+    return t / (t.std(dim=(1, 2), keepdim=True) + 1e-6)
+
+
 #: ``run --dataset`` name -> (module, attribute) of its :class:`ChannelDataset`.
 NAMES: dict[str, tuple[str, str]] = {
     "channel_toy": ("channel_toy", "DATASET"),
     "multiplex": ("multiplex", "DATASET"),
     "multispectral": ("multispectral", "DATASET"),
     "eurosat_ms": ("multispectral", "EUROSAT"),
+    "histology": ("histology", "DATASET"),
 }
 
 
@@ -162,9 +198,9 @@ def train_config(dataset: str | ChannelDataset, mode: str | None = None, variant
     from .losses import allocate_chunks
 
     spec = get(dataset)
-    values: dict[str, Any] = {"augment": "channels", "channel_names": spec.channels, "variant": variant}
+    values: dict[str, Any] = {"augment": spec.augment, "channel_names": spec.channels, "variant": variant}
     if variant != "baseline":
-        values["groups"] = spec.groups
+        values.update({"mask_labels": spec.mask_labels} if spec.mask_labels else {"groups": spec.groups})
     config = preset_config(mode, **{**values, **overrides})
     k = len(config.groups or ())
     if config.variant == "splicer" and k and config.proj_dim % k and config.chunk_sizes is None \
@@ -185,7 +221,7 @@ def parse_reference(dataset: str | ChannelDataset, reference: str | None) -> tup
     kept = tuple(reference.removeprefix("only:").split("+"))
     if not reference.startswith("only:") or not kept or not set(kept) <= set(spec.channels):
         raise ValueError(f"reference is {reference!r}; use None, 'random_init' or 'only:<channels>' with channels "
-                         f"of {list(spec.channels)} joined by '+' (e.g. 'only:{'+'.join(spec.groups[-1])}').")
+                         f"of {list(spec.channels)} joined by '+' (e.g. 'only:{'+'.join(spec.groups[-1] if spec.groups else spec.channels[-1:])}').")
     return kept
 
 
@@ -270,7 +306,7 @@ def run(
         model, history = untrained(config, train.images.shape[1])
     else:
         model, history = pretrain(train.images, config, probe_labels=dict(train.factors), device=device,
-                                  progress=progress)
+                                  progress=progress, masks=train.masks if config.mask_labels else None)
     evaluation = probes_module.evaluate(model.encoder, data, factors=spec.factors, knn=False, device=device,
                                         variants=(spec.test_variant,))
     if missing:

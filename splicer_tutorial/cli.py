@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench, channels, datasets, experiments, losses, randbits, results, supervised
+from . import bench, channels, datasets, experiments, histology, losses, randbits, results, supervised
 
 DATASETS = ("dominoes", "binary_dominoes", "randbits", *channels.NAMES)
 
@@ -75,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--allocate", choices=("variance", "probe"), default=None,
                      help="multi-channel sets, SpliCER: size the chunks by each group's variance or by a random "
                           "encoder's probe of the target on a small decorrelated labelled set")
+    run.add_argument("--masks", default=None, metavar="SOURCE",
+                     help="histology: SpliCER's training masks: ground_truth (default), classical (the scikit-image "
+                          "segmenter), or ground truth degraded: dilate:R, erode:R, drop:P, add:P")
     run.add_argument("--joint-pass", action="store_true",
                      help="encode views and same-shape components in one pass (shared BatchNorm statistics)")
     run.add_argument("--projector", choices=("dense", "block"), default=None,
@@ -167,6 +170,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> dict:
     for flag, value in (("--groups", args.groups), ("--allocate", args.allocate)):
         if value is not None and args.dataset not in channels.NAMES:
             raise ValueError(f"{flag} only applies to the multi-channel sets {list(channels.NAMES)}, not {args.dataset}.")
+    _only_for(args, "histology", masks=args.masks)
     if args.allocate is not None and args.chunk_sizes is not None:
         raise ValueError("--allocate computes the chunk sizes; leave --chunk-sizes out.")
     _only_for(args, "randbits", bits=args.bits)
@@ -191,9 +195,18 @@ def _run(args: argparse.Namespace, argv: list[str]) -> dict:
         spec = channels.get(args.dataset)
         overrides = _ssl_overrides(args)
         config = channels.train_config(spec, args.mode, overrides.pop("variant"), **overrides)
-        data = spec.load(args.mode, correlation=1.0 if args.correlation is None else args.correlation, seed=args.seed)
-        return channels.run(spec, config, args.mode, data=data, reference=args.reference, device=args.device,
-                            command=command, allocate=args.allocate)
+        correlation = 1.0 if args.correlation is None else args.correlation
+        if spec.name == "histology":
+            data, instances = histology.load_tissue(args.mode, correlation=correlation, seed=args.seed)
+            source = args.masks or "ground_truth"
+            data, mean_iou = histology.with_training_masks(data, instances, source, seed=args.seed)
+        else:
+            data = spec.load(args.mode, correlation=correlation, seed=args.seed)
+        result = channels.run(spec, config, args.mode, data=data, reference=args.reference, device=args.device,
+                              command=command, allocate=args.allocate)
+        if spec.name == "histology":
+            result["masks"] = {"source": source, "iou": mean_iou}
+        return result
     config = experiments.train_config(args.mode, **_ssl_overrides(args))
     extra = {} if args.correlation is None else {"correlation": args.correlation}
     data = experiments.load_dominoes(args.mode, seed=args.seed, source_split=args.source, **extra)

@@ -76,11 +76,10 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from . import config as config_module
 from . import datasets
-from .channels import ChannelDataset, FactorSet, correlated_and_independent
+from .channels import ChannelDataset, FactorSet, correlated_and_independent, smooth_field, standardise
 
 #: Sentinel-2 L1C bands in the order of EuroSAT-MS.
 BANDS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12")
@@ -161,25 +160,6 @@ def to_uint8(reflectance: torch.Tensor) -> torch.Tensor:
     return (reflectance * (255 / REFLECTANCE_MAX)).clamp_(0, 255).round_().to(torch.uint8)
 
 
-def _smooth(lattice: torch.Tensor, size: int) -> torch.Tensor:
-    """A lattice of noise (n, k, k) bicubic-upsampled to (n, size, size): a smooth field.
-
-    Bicubic interpolation is separable, so it is ``A @ lattice @ A.T`` with A (size, k) the
-    1-d interpolation matrix: two batched matrix products, much faster than
-    ``F.interpolate`` on a CPU.
-    """
-    k = lattice.shape[-1]
-    eye = torch.eye(k).reshape(k, 1, k, 1)
-    a = F.interpolate(eye, size=(size, 1), mode="bicubic", align_corners=True)[:, 0, :, 0].T  # (size, k)
-    return a @ lattice @ a.T
-
-
-def _standardise(t: torch.Tensor) -> torch.Tensor:
-    """Each (size, size) map of t (n, size, size) to mean 0 and sd 1."""
-    t = t - t.mean(dim=(1, 2), keepdim=True)
-    return t / (t.std(dim=(1, 2), keepdim=True) + 1e-6)
-
-
 def _texture(land_use: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
     """The SWIR texture map of each tile's land use, (n, size, size), mean 0 and sd 1 (Pasture: 0).
 
@@ -206,13 +186,13 @@ def _texture(land_use: torch.Tensor, size: int, generator: torch.Generator) -> t
             continue
         if TEXTURES[use] == "stripes":
             u, _ = rows(i)
-            texture[i] = _standardise(torch.sin(2 * math.pi * u))
+            texture[i] = standardise(torch.sin(2 * math.pi * u))
         elif TEXTURES[use] == "dots":  # a tree at each lattice point, sd = period / 6
             u, v = rows(i)
             du, dv = torch.remainder(u, 1.0) - 0.5, torch.remainder(v, 1.0) - 0.5
-            texture[i] = _standardise(torch.exp(-(du**2 + dv**2) * 18))
+            texture[i] = standardise(torch.exp(-(du**2 + dv**2) * 18))
         else:
-            texture[i] = _standardise(_smooth(lattice[i], size))
+            texture[i] = standardise(smooth_field(lattice[i], size))
     return texture
 
 
@@ -236,11 +216,11 @@ def _draw_tiles(land_use: torch.Tensor, cue: torch.Tensor, size: int, g: torch.G
     spectrum[:, [index[b] for b in ("B5", "B6", "B7", "B8", "B8A")]] *= (1 + 0.08 * vigour)[:, None]
     spectrum[:, index["B4"]] *= 1 - 0.1 * vigour
     illumination = uniform(0.85, 1.15)
-    density = 1 + 0.1 * (_smooth(torch.rand(n, 3, 3, generator=g), size) - 0.5)
+    density = 1 + 0.1 * (smooth_field(torch.rand(n, 3, 3, generator=g), size) - 0.5)
     field = illumination * density * scale  # (n, size, size)
     texture = 1 + uniform(0.06, 0.10) * _texture(land_use, size, g)
     levels = {"B1": 0.12 * uniform(0.8, 1.2), "B9": 0.10 * uniform(0.7, 1.3), "B10": 0.003 + 0.01 * uniform(0, 1)}
-    haze = _smooth(torch.rand(n * len(levels), 3, 3, generator=g), size).unflatten(0, (n, len(levels)))
+    haze = smooth_field(torch.rand(n * len(levels), 3, 3, generator=g), size).unflatten(0, (n, len(levels)))
 
     # noise (mean 0.5: the rounding below truncates), then each band group's signal on top
     tiles = torch.empty(n, len(BANDS), size, size).normal_(0.5, NOISE_SD * scale, generator=g)

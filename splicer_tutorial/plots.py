@@ -327,6 +327,31 @@ def plot_missing(
     return plot_chunk_matrix(matrices, factors, [f"missing: {m}" for m in groups], title)
 
 
+def plot_mask_quality(
+    points: Mapping[str, tuple[float, float]], lines: Mapping[str, float] | None = None,
+    ylabel: str = "probe accuracy", title: str | None = None,
+) -> plt.Figure:
+    """Accuracy against mask quality: one labelled point per mask source.
+
+    ``points`` is ``{source: (mean IoU with the true masks, accuracy)}``; ``lines`` are
+    horizontal references that do not depend on masks (e.g. the baseline, a random encoder).
+    """
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH * 0.7, 3.6))
+    ious, accuracies = zip(*points.values())
+    ax.plot(ious, accuracies, "o", color="tab:blue", label="SpliCER, by training masks")
+    for name, (x, y) in points.items():
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    for (name, value), style in zip((lines or {}).items(), ("--", ":", "-.")):
+        ax.axhline(value, linestyle=style, color="grey", label=name)
+    ax.set_xlabel("mask IoU with the true nuclei")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
 def plot_cost(costs: Mapping[str, Mapping[str, float | None]], title: str | None = None) -> plt.Figure:
     """Training cost per run: seconds per epoch, and peak GPU memory where it was measured.
 

@@ -27,12 +27,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 # text bars: a widget bar sends a comm message per update and needs widget scripts in the static book
 from tqdm import tqdm
@@ -60,6 +62,7 @@ class TrainConfig:
     sections: tuple[int, int] = (2, 1)  # components: a rows x cols grid of boxes (2x1: a domino's halves)
     fill: str = "zero"  # zero | crop
     groups: tuple[tuple[int | str, ...], ...] | None = None  # components: channel groups instead of sections
+    mask_labels: int | None = None  # components: labels 0..K-1 of a per-image label map (pretrain(masks=))
     channel_names: tuple[str, ...] | None = None  # the images' channel names, so groups can name channels
     chunk_sizes: tuple[int, ...] | None = None  # unequal SpliCER chunks (must add up to proj_dim)
     same_geometry: bool = False  # augment components with the primary view's crop and flip
@@ -99,6 +102,12 @@ class TrainConfig:
             self.chunk_sizes = tuple(int(c) for c in self.chunk_sizes)
             if self.projector == "block":
                 raise ValueError("the block projector has equal blocks; leave chunk_sizes None with projector='block'.")
+        if self.mask_labels is not None:
+            if self.mask_labels < 2 or self.groups is not None or self.fill != "zero":
+                raise ValueError(
+                    f"mask_labels={self.mask_labels!r}: mask components need at least 2 labels (e.g. 2: "
+                    "background and nuclei), no channel groups, and fill='zero'."
+                )
         if self.groups is not None:
             self.groups = tuple(tuple(int(c) for c in g) for g in deconstruct.resolve_groups(self.groups, self.channel_names))
             if len(self.groups) == 0 or any(len(g) == 0 for g in self.groups):
@@ -113,10 +122,19 @@ class TrainConfig:
 
     @property
     def num_components(self) -> int:
+        if self.mask_labels:
+            return self.mask_labels
         return len(self.groups) if self.groups else self.sections[0] * self.sections[1]
 
-    def split(self, x: torch.Tensor) -> torch.Tensor:
-        """The components of images x (B, C, H, W) this run uses: (B, K, C, h, w)."""
+    def split(self, x: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
+        """The components of images x (B, C, H, W) this run uses: (B, K, C, h, w).
+
+        ``masks``: the (B, H, W) label maps of x, for a run with ``mask_labels``.
+        """
+        if self.mask_labels:
+            if masks is None:
+                raise ValueError("this run's components come from masks (mask_labels is set); pass masks=.")
+            return deconstruct.by_masks(x, masks, self.mask_labels)
         return deconstruct.split(x, self.sections, self.fill, self.groups)
 
     def to_dict(self) -> dict:
@@ -176,6 +194,31 @@ def untrained(config: TrainConfig, in_channels: int = 3) -> tuple[SSLModel, Hist
     return model, History(parameters=sum(p.numel() for p in model.parameters()))
 
 
+def _check_masks(masks: torch.Tensor | None, images: torch.Tensor, config: TrainConfig) -> torch.Tensor | None:
+    """The label maps of a mask run, checked; a warning for labels absent from some images."""
+    if not config.mask_labels:
+        if masks is not None:
+            raise ValueError("masks were given but config.mask_labels is None; set mask_labels=K to use them.")
+        return None
+    if masks is None:
+        raise ValueError(f"config.mask_labels={config.mask_labels} needs masks=: (N, H, W) label maps of the images.")
+    if masks.dtype.is_floating_point or masks.dtype == torch.bool or masks.ndim != 3:
+        raise ValueError(f"masks must be (N, H, W) integer label maps, got {masks.dtype} {tuple(masks.shape)}.")
+    if (len(masks), *masks.shape[1:]) != (len(images), *images.shape[2:]):
+        raise ValueError(f"masks {tuple(masks.shape)} do not match images {tuple(images.shape)}: one (H, W) "
+                         "label map per image.")
+    if masks.numel() and (int(masks.min()) < 0 or int(masks.max()) >= config.mask_labels):
+        raise ValueError(f"masks hold labels {int(masks.min())}..{int(masks.max())}, outside "
+                         f"0..{config.mask_labels - 1}; map them into range or raise mask_labels.")
+    present = F.one_hot(masks.long().flatten(1), config.mask_labels).amax(dim=1)  # (N, K)
+    for k, count in enumerate((present == 0).sum(dim=0).tolist()):
+        if count:
+            warnings.warn(f"{count} of {len(masks)} images have no pixel of label {k}: their component {k} is "
+                          f"all zeros, and the loss registers their chunk {k} to the embedding of an empty "
+                          "image (drop such images, or merge the label, if that is not wanted).", stacklevel=3)
+    return masks.long()
+
+
 def _as_uint8_images(images: torch.Tensor) -> torch.Tensor:
     if not isinstance(images, torch.Tensor) or images.ndim != 4:
         raise ValueError("images must be a (N, C, H, W) tensor; pass e.g. dominoes['train']['correlated'].images.")
@@ -185,15 +228,16 @@ def _as_uint8_images(images: torch.Tensor) -> torch.Tensor:
 
 
 def training_step(
-    model: SSLModel, loss_fn: nn.Module, augment: SSLAugment, x: torch.Tensor, config: TrainConfig
+    model: SSLModel, loss_fn: nn.Module, augment: SSLAugment, x: torch.Tensor, config: TrainConfig,
+    masks: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One step's loss and the first view's encoder features (for the online probe).
 
-    x: (B, C, H, W) float in [0, 1].
+    x: (B, C, H, W) float in [0, 1]; masks: (B, H, W) label maps, for mask components.
     """
     batch = x.shape[0]
     if config.variant == "separate":
-        parts = config.split(x)  # (B, K, C, h, w)
+        parts = config.split(x, masks)  # (B, K, C, h, w)
         views = augment(parts.flatten(0, 1).repeat(2, 1, 1, 1)).unflatten(0, (2 * batch, -1))
         views = _remask(views, config)
         features = model.encoder.encode_components(views)  # (2B, K * F)
@@ -203,7 +247,7 @@ def training_step(
         views = augment(x.repeat(2, 1, 1, 1))
         components = None
     else:
-        first, components = augment.with_components(x, config.split(x), config.same_geometry)
+        first, components = augment.with_components(x, config.split(x, masks), config.same_geometry)
         components = _remask(components, config)
         views = torch.cat([first, augment(x)])
     if components is not None and config.joint_pass and components.shape[2:] == views.shape[1:]:
@@ -241,6 +285,7 @@ def pretrain(
     progress: bool = True,
     callback: Callable[[SSLModel], dict] | None = None,
     callback_every: int = 1,
+    masks: torch.Tensor | None = None,
 ) -> tuple[SSLModel, History]:
     """Pretrain a model on ``images`` (N, C, H, W) uint8 and return ``(model, history)``.
 
@@ -256,9 +301,14 @@ def pretrain(
         callback: called with the model (in eval mode) before training and after every
             ``callback_every`` epochs and the last; what it returns (a dict, e.g. probe
             accuracies) is stored in ``history.curves`` with its ``epoch``.
+        masks: (N, H, W) integer label maps of the images, for ``config.mask_labels``
+            (component k of an image is its pixels of label k). A label absent from an
+            image gives it an all-zero component k; a warning says how many, and the loss
+            registers chunk k of such images to the embedding of an empty image.
     """
     config = config or TrainConfig()
     images = _as_uint8_images(images)
+    masks = _check_masks(masks, images, config)
     device = config_module.resolve_device(device)
     if checkpoint is not None and Path(checkpoint).exists():
         model, history = load_checkpoint(checkpoint, expected=config, in_channels=images.shape[1])
@@ -271,6 +321,7 @@ def pretrain(
         config.augment, crop_scale=config.crop_scale, photometric_channels=config.photometric_channels
     ).to(device)
     data = images.to(device)
+    masks = None if masks is None else masks.to(device)
     n = len(data)
     batch_size = min(config.batch_size, n)
     steps_per_epoch = n // batch_size
@@ -313,7 +364,8 @@ def pretrain(
             index = order[step * batch_size : (step + 1) * batch_size]
             x = data[index].float() / 255
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                loss, features = training_step(model, loss_fn, augment, x, config)
+                loss, features = training_step(model, loss_fn, augment, x, config,
+                                               None if masks is None else masks[index])
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"the loss became {loss.item()} at epoch {len(history.epoch_loss)}, step {step}; "

@@ -128,3 +128,13 @@ def test_allocate_by_sizes_chunks_and_the_run_records_it(cells) -> None:
     assert list(result["config"]["chunk_sizes"]) == result["allocation"]["chunk_sizes"]
     with pytest.raises(ValueError, match="chunk allocation needs variant 'splicer'"):
         channels.allocate_by("multiplex", channels.train_config("multiplex", "fast"), cells, "variance")
+
+
+def test_factor_set_carries_masks_through_subset_and_without() -> None:
+    s = small_set()
+    masks = torch.randint(0, 2, (len(s), 4, 4))
+    with_masks = FactorSet(s.images, dict(s.factors), s.channel_names, "m", masks)
+    assert torch.equal(with_masks.subset([2, 3]).masks, masks[[2, 3]])
+    assert torch.equal(with_masks.without(["x"]).masks, masks)
+    with pytest.raises(ValueError, match="masks must be int64 .N, H, W. matching images"):
+        FactorSet(s.images, dict(s.factors), s.channel_names, "m", masks[:, :2])

@@ -182,6 +182,7 @@ def test_run_end_to_end_writes_json(capsys, tmp_path, shipped_dir, tiny_presets)
         (["--reference", "only:object"], "--reference only:object does not apply to --dataset dominoes"),
         (["--groups", "code,digit"], "--groups only applies to the multi-channel sets"),
         (["--allocate", "probe"], "--allocate only applies to the multi-channel sets"),
+        (["--masks", "dilate:2"], "--masks only applies to --dataset histology"),
         (["--dataset", "multispectral", "--variant", "splicer", "--allocate", "probe", "--chunk-sizes", "64,32,32"],
          "leave --chunk-sizes out"),
         (["--dataset", "randbits"], "--dataset randbits needs --bits"),
@@ -334,3 +335,25 @@ def test_channel_run_options_reach_the_config(capsys, tmp_path, monkeypatch, dat
     assert seen["spec"].name == dataset and config.channel_names == spec.channels
     assert config.groups == expected and config.chunk_sizes == (32, 96) and config.joint_pass
     assert config.augment == "channels" and seen["reference"] == reference and seen["data"] == {"rho": 0.8}
+
+
+def test_histology_masks_option_reaches_the_run(tmp_path, monkeypatch) -> None:
+    from splicer_tutorial import channels, histology
+
+    seen = {}
+
+    def fake_run(spec, config, mode, data=None, **kwargs):
+        seen.update(spec=spec, config=config, data=data)
+        return {"wall_s": 0.0, "probes": {"independent": {"tissue": 0.5}}}
+
+    load = histology.load_tissue
+    tiny = lambda mode, correlation, seed: load(mode, correlation, seed, n_train=8, n_test=4, size=24)  # noqa: E731
+    monkeypatch.setattr(channels, "run", fake_run)
+    monkeypatch.setattr(histology, "load_tissue", tiny)
+    out = tmp_path / "h.json"
+    assert cli.main(["run", "--dataset", "histology", "--variant", "splicer", "--masks", "dilate:1", "--mode", "fast",
+                     "--out", str(out)]) == 0
+    assert seen["config"].mask_labels == 2 and seen["spec"].name == "histology"
+    saved = json.loads(out.read_text())
+    assert saved["masks"]["source"] == "dilate:1" and 0 < saved["masks"]["iou"] < 1
+    assert cli.main(["run", "--dataset", "histology", "--masks", "blur:1", "--mode", "fast", "--out", str(out)]) == 1

@@ -119,6 +119,10 @@ def test_plot_suppression_chunk_matrix_and_cost() -> None:
     assert len(fig.axes) == 3
     np.testing.assert_allclose(fig.axes[0].images[0].get_array(), [[0.8, 0.9], [0.7, 0.3]])
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["missing: none", "missing: x+y"]
+    fig = plots.plot_mask_quality({"truth": (1.0, 0.8), "dilate:2": (0.5, 0.6)}, {"baseline": 0.55})
+    line = fig.axes[0].lines[0]
+    assert list(line.get_xdata()) == [1.0, 0.5] and list(line.get_ydata()) == [0.8, 0.6]
+    assert len(fig.axes[0].lines) == 2 and len(fig.axes[0].texts) == 2  # points, one reference; two labels
     fig = plots.plot_cost({"a": {"epoch_s": 2.0, "peak_memory_mb": None}, "b": {"epoch_s": 4.0}})
     assert len(fig.axes) == 1  # no memory panel without GPU measurements
     assert [p.get_width() for p in fig.axes[0].patches] == [2.0, 4.0]

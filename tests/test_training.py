@@ -353,3 +353,47 @@ def test_joint_pass_encodes_views_and_components_together(data, monkeypatch) -> 
     crop = config(variant="splicer", joint_pass=True, fill="crop")  # other shape: two calls
     training.training_step(model, loss_fn, training.SSLAugment("rgb"), x, crop)
     assert calls == [16, 16]
+
+
+def halves_label_map(n: int, height: int = 16, width: int = 8) -> torch.Tensor:
+    """Label 0 on the top half, 1 on the bottom half: masks that cut a domino in two."""
+    labels = torch.zeros(n, height, width, dtype=torch.int64)
+    labels[:, height // 2 :] = 1
+    return labels
+
+
+def test_mask_components_follow_the_label_map(data) -> None:
+    cfg = config(variant="splicer", mask_labels=2)
+    x = data[0][:4].float() / 255
+    parts = cfg.split(x, halves_label_map(4))
+    assert parts.shape == (4, 2, 3, 16, 8) and cfg.num_components == 2
+    assert torch.equal(parts[:, 0, :, :8], x[:, :, :8]) and (parts[:, 0, :, 8:] == 0).all()
+    assert torch.equal(parts.sum(dim=1), x)  # the label map partitions the image
+    with pytest.raises(ValueError, match="components come from masks"):
+        cfg.split(x)
+
+
+def test_pretrain_with_masks_trains_and_checks_them(data) -> None:
+    images = data[0]
+    model, history = pretrain(images, config(variant="splicer", mask_labels=2, epochs=2),
+                              masks=halves_label_map(len(images)), device="cpu", progress=False)
+    assert len(history.epoch_loss) == 2 and np.isfinite(history.epoch_loss).all()
+    cfg = config(variant="splicer", mask_labels=2)
+    with pytest.raises(ValueError, match="needs masks="):
+        pretrain(images, cfg, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="masks were given but config.mask_labels is None"):
+        pretrain(images, config(), masks=halves_label_map(len(images)), device="cpu", progress=False)
+    with pytest.raises(ValueError, match="outside 0..1"):
+        pretrain(images, cfg, masks=halves_label_map(len(images)) * 2, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="do not match images"):
+        pretrain(images, cfg, masks=halves_label_map(len(images), 8, 8), device="cpu", progress=False)
+    with pytest.raises(ValueError, match="mask components need at least 2 labels"):
+        config(variant="splicer", mask_labels=1)
+
+
+def test_an_absent_label_is_warned_about(data) -> None:
+    images = data[0]
+    masks = halves_label_map(len(images))
+    masks[:5] = 0  # five images without label 1
+    with pytest.warns(UserWarning, match="5 of 128 images have no pixel of label 1"):
+        pretrain(images, config(variant="splicer", mask_labels=2), masks=masks, device="cpu", progress=False)
