@@ -105,7 +105,8 @@ class ChannelDataset:
             of the same variant).
         mask_labels: when set, the components come from the sets' label maps (``masks``,
             labels ``0..mask_labels-1``) instead of channel groups.
-        augment: the :class:`~splicer_tutorial.augment.SSLAugment` kind.
+        augment: the :class:`~splicer_tutorial.augment.SSLAugment` kind, and
+        photometric_channels: how many channels it jitters (0: crop and flip only).
     """
 
     name: str
@@ -119,6 +120,7 @@ class ChannelDataset:
     test_variant: str = "independent"
     mask_labels: int | None = None
     augment: str = "channels"
+    photometric_channels: int | None = None
 
     @property
     def chance(self) -> float:
@@ -198,7 +200,8 @@ def train_config(dataset: str | ChannelDataset, mode: str | None = None, variant
     from .losses import allocate_chunks
 
     spec = get(dataset)
-    values: dict[str, Any] = {"augment": spec.augment, "channel_names": spec.channels, "variant": variant}
+    values: dict[str, Any] = {"augment": spec.augment, "photometric_channels": spec.photometric_channels,
+                              "channel_names": spec.channels, "variant": variant}
     if variant != "baseline":
         values.update({"mask_labels": spec.mask_labels} if spec.mask_labels else {"groups": spec.groups})
     config = preset_config(mode, **{**values, **overrides})

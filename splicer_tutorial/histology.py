@@ -15,22 +15,24 @@ Two factors (:data:`FACTORS`), 2 classes each:
   as nuclear atypia (pleomorphism) does:
 
   - ``"regular"`` (0): roundish nuclei, a tile's mean aspect ratio (long / short axis)
-    ``U(1.0, 1.4)`` (:data:`ASPECT`), with fine, even chromatin: independent per-pixel
-    haematoxylin variation of sd ``U(0.05, 0.13) x c_H`` per tile (:data:`CHROMATIN`);
-  - ``"atypical"`` (1): elongated nuclei, mean aspect ``U(1.2, 1.8)``, with coarse,
+    ``U(1.0, 1.2)`` (:data:`ASPECT`), with fine, even chromatin: independent per-pixel
+    haematoxylin variation of sd ``U(0.03, 0.08) x c_H`` per tile (:data:`CHROMATIN`),
+    and haematoxylin ``c_H ~ U(1.05, 1.3)`` per tile (:data:`NUCLEUS_H`);
+  - ``"atypical"`` (1): elongated nuclei, mean aspect ``U(1.5, 2.0)``, with coarse,
     clumped chromatin: a 3x3 box-smoothed noise field, standardised, at sd
-    ``U(0.09, 0.2) x c_H``, so dark clumps about 2-3 pixels across at size 32.
+    ``U(0.2, 0.3) x c_H``, so dark clumps about 2-3 pixels across at size 32; and
+    slightly darker (hyperchromatic): ``c_H ~ U(1.25, 1.5)``, overlapping the regular range.
 
   Each nucleus's aspect is its tile's times ``U(0.9, 1.1)`` (at least 1). The ranges
   overlap on purpose: the cue is subtle, not trivial (on an independent set a single
-  hand-made statistic inside the true masks, the chromatin sd or the mean elongation,
-  gets about 0.8 accuracy; a learner that combines texture and shape does better).
+  hand-made statistic inside the true masks gets well above chance, not 1; the
+  ranges were widened after the first version's cue proved too faint for a small
+  SSL encoder to learn even from the nuclei alone).
   Everything else about the nuclei has **one distribution for both classes**: the
   number per tile (uniform on 4..10 at size 32, scaled by the area ``(size / 32)^2``:
   a larger tile is a larger field at the same magnification), their area (equivalent
   radius ``U(2.4, 3.2)`` pixels at any size, so the nuclear area fraction carries no
-  label), their positions, random angles, and their mean haematoxylin
-  ``c_H ~ U(1.1, 1.4)`` per tile (with a fixed ``c_E = 0.15``). Nuclei are placed by
+  label), their positions and random angles (with a fixed ``c_E = 0.15``). Nuclei are placed by
   random sequential addition: candidate centres are drawn uniformly over the tile and a
   candidate is kept when it is at least ``1.1 x`` the sum of equivalent radii from every
   nucleus kept before, until the tile's count is reached (3 x the most nuclei are
@@ -98,7 +100,7 @@ TISSUE_CLASSES = ("regular", "atypical")
 STAIN_CLASSES = ("pale", "deep")
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "fast": {"size": 32, "n_train": 2000, "n_test": 1000},
+    "fast": {"size": 24, "n_train": 2000, "n_test": 1000},
     "full": {"size": 64, "n_train": 8000, "n_test": 2000},
 }
 
@@ -114,12 +116,12 @@ NUCLEI_PER_TILE = (4, 10)
 NUCLEUS_RADIUS = (2.4, 3.2)
 #: Mean aspect ratio (long / short axis) of a tile's nuclei, per tissue class; each nucleus
 #: varies by a factor ``U(1 - ASPECT_JITTER, 1 + ASPECT_JITTER)`` around it (at least 1).
-ASPECT = {"regular": (1.0, 1.4), "atypical": (1.2, 1.8)}
+ASPECT = {"regular": (1.0, 1.2), "atypical": (1.5, 2.0)}
 ASPECT_JITTER = 0.1
 #: Chromatin variation (sd, as a fraction of the nucleus's haematoxylin) per tissue class.
-CHROMATIN = {"regular": (0.05, 0.13), "atypical": (0.09, 0.2)}
+CHROMATIN = {"regular": (0.03, 0.08), "atypical": (0.2, 0.3)}
 #: Mean haematoxylin of the nuclei (per tile) and their fixed eosin.
-NUCLEUS_H = (1.1, 1.4)
+NUCLEUS_H = {"regular": (1.05, 1.3), "atypical": (1.25, 1.5)}
 NUCLEUS_E = 0.15
 #: Stroma eosin per stain class, and the stroma's haematoxylin counterstain.
 STROMA_E = {"pale": (0.25, 0.4), "deep": (0.7, 0.95)}
@@ -226,7 +228,7 @@ def _draw_tiles(tissue: torch.Tensor, stain: torch.Tensor, size: int, g: torch.G
     coarse = standardise(_box(_box(torch.randn(n, size, size, generator=g), 3, 1), 3, 2))
     sd = _per_class(CHROMATIN, TISSUE_CLASSES, tissue, g)[:, None, None]
     chromatin = torch.where(tissue[:, None, None] == 1, coarse, fine) * sd
-    nucleus_h = uniform(*NUCLEUS_H, 1, 1) * (1 + chromatin).clamp(min=0)
+    nucleus_h = _per_class(NUCLEUS_H, TISSUE_CLASSES, tissue, g)[:, None, None] * (1 + chromatin).clamp(min=0)
 
     # stroma: fibres times the stain's eosin, a faint counterstain, white-ish gaps
     stroma_e = _per_class(STROMA_E, STAIN_CLASSES, stain, g)[:, None, None]
@@ -503,9 +505,11 @@ def load_tissue_sets(mode: str | None = None, correlation: float = 1.0, seed: in
 
 
 #: The tissue tiles for :func:`splicer_tutorial.channels.run` and ``run --dataset histology``:
-#: components from the nuclei masks (label 0 background, 1 nuclei), RGB augmentation.
+#: components from the nuclei masks (label 0 background, 1 nuclei); crop and flip only,
+#: no colour jitter, which would erase the stain shortcut under study (chapter 13 shows
+#: it with ``augment="rgb", photometric_channels=None``).
 DATASET = ChannelDataset(
     target="tissue",
     name="histology", channels=CHANNELS, factors=FACTORS, num_classes=2, groups=(), load=load_tissue_sets,
-    mask_labels=2, augment="rgb",
+    mask_labels=2, augment="channels", photometric_channels=0,
 )

@@ -147,7 +147,7 @@ def test_nuclei_statistics_separate_tissue_not_stain(tiles) -> None:
     chromatin = h_sd / h_mean
     elongation = _mean_elongation(labels)
     for feature in (chromatin, elongation):
-        assert 0.7 < _threshold_accuracy(feature, tissue) < 0.95  # learnable, not trivial
+        assert _threshold_accuracy(feature, tissue) > 0.8  # a hand-made statistic reads it (SSL beside the stain, less)
         assert _threshold_accuracy(feature, stain) < 0.57
     rgb = data.images.float()
     colour = torch.stack([_stat(rgb[:, c], nuclei)[0] for c in range(3)], 1)
@@ -256,7 +256,8 @@ def test_a_mask_splicer_run_through_the_shared_run() -> None:
     data, _ = histology.load_tissue("fast", n_train=64, n_test=32, size=24)
     config = channels.train_config("histology", "fast", "splicer", backbone="convnet", width=4, epochs=1,
                                    batch_size=32)
-    assert config.mask_labels == 2 and config.groups is None and config.augment == "rgb"
+    assert config.mask_labels == 2 and config.groups is None
+    assert (config.augment, config.photometric_channels) == ("channels", 0)  # no colour jitter
     result = channels.run("histology", config, "fast", data=data, device="cpu", progress=False)
     assert set(result["probes"]["independent"]) == set(FACTORS) and list(result["missing"]) == ["none"]
     assert result["chance"] == 0.5
