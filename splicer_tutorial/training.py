@@ -63,6 +63,7 @@ class TrainConfig:
     fill: str = "zero"  # zero | crop
     groups: tuple[tuple[int | str, ...], ...] | None = None  # components: channel groups instead of sections
     mask_labels: int | None = None  # components: labels 0..K-1 of a per-image label map (pretrain(masks=))
+    mask_background: bool = True  # with mask_labels: keep label 0 (background) as a component
     channel_names: tuple[str, ...] | None = None  # the images' channel names, so groups can name channels
     chunk_sizes: tuple[int, ...] | None = None  # unequal SpliCER chunks (must add up to proj_dim)
     same_geometry: bool = False  # augment components with the primary view's crop and flip
@@ -123,18 +124,20 @@ class TrainConfig:
     @property
     def num_components(self) -> int:
         if self.mask_labels:
-            return self.mask_labels
+            return self.mask_labels - (0 if self.mask_background else 1)
         return len(self.groups) if self.groups else self.sections[0] * self.sections[1]
 
     def split(self, x: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
         """The components of images x (B, C, H, W) this run uses: (B, K, C, h, w).
 
-        ``masks``: the (B, H, W) label maps of x, for a run with ``mask_labels``.
+        ``masks``: the (B, H, W) label maps of x, for a run with ``mask_labels`` (component
+        k is label k; without ``mask_background``, label 0 makes no component).
         """
         if self.mask_labels:
             if masks is None:
                 raise ValueError("this run's components come from masks (mask_labels is set); pass masks=.")
-            return deconstruct.by_masks(x, masks, self.mask_labels)
+            parts = deconstruct.by_masks(x, masks, self.mask_labels)
+            return parts if self.mask_background else parts[:, 1:]
         return deconstruct.split(x, self.sections, self.fill, self.groups)
 
     def to_dict(self) -> dict:

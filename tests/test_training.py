@@ -371,6 +371,9 @@ def test_mask_components_follow_the_label_map(data) -> None:
     assert torch.equal(parts.sum(dim=1), x)  # the label map partitions the image
     with pytest.raises(ValueError, match="components come from masks"):
         cfg.split(x)
+    no_background = config(variant="splicer", mask_labels=2, mask_background=False)
+    only = no_background.split(x, halves_label_map(4))
+    assert no_background.num_components == 1 and torch.equal(only[:, 0], parts[:, 1])
 
 
 def test_pretrain_with_masks_trains_and_checks_them(data) -> None:
