@@ -128,22 +128,37 @@ class ChannelDataset:
 
 
 def correlated_and_independent(
-    make: Callable[..., FactorSet], n_train: int, n_test: int, size: int, correlation: float, seed: int
+    make: Callable[..., FactorSet], preset: dict[str, Any], correlation: float, seed: int
 ) -> dict[str, dict[str, FactorSet]]:
     """``{"train" | "test": {"correlated" | "independent": set}}`` from a generator
-    ``make(n, correlation, size, seed=..., name=...)``: the correlated sets at
-    ``correlation``, the independent ones at 0, every set with its own seed."""
+    ``make(n, correlation, size, seed=..., name=...)`` and a preset with ``n_train``,
+    ``n_test`` and ``size``: the correlated sets at ``correlation``, the independent ones
+    at 0, every set with its own seed."""
     out: dict[str, dict[str, FactorSet]] = {}
-    for s, (split, n) in enumerate((("train", n_train), ("test", n_test))):
+    for s, (split, n) in enumerate((("train", preset["n_train"]), ("test", preset["n_test"]))):
         out[split] = {
-            variant: make(n, correlation if variant == "correlated" else 0.0, size, seed=seed * 1000 + 10 * s + k,
-                          name=f"{split}/{variant}")
+            variant: make(n, correlation if variant == "correlated" else 0.0, preset["size"],
+                          seed=seed * 1000 + 10 * s + k, name=f"{split}/{variant}")
             for k, variant in enumerate(("correlated", "independent"))
         }
     return out
 
 
 # ------------------------------------------------------- helpers of the generators
+
+
+def correlated_labels(
+    n: int, target_classes: int, cue_classes: int, correlation: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A hard target label and an easy cue's label for ``n`` samples: (n,) int64 each.
+
+    The target is uniform over ``target_classes``; with probability ``correlation`` the
+    cue equals it, otherwise the cue is uniform over ``cue_classes`` on its own.
+    """
+    target = torch.randint(0, target_classes, (n,), generator=generator)
+    together = torch.rand(n, generator=generator) < correlation
+    cue = torch.where(together, target, torch.randint(0, cue_classes, (n,), generator=generator))
+    return target, cue
 
 
 def smooth_field(lattice: torch.Tensor, size: int) -> torch.Tensor:

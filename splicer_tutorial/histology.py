@@ -90,7 +90,8 @@ import torch
 import torch.nn.functional as F
 
 from . import config as config_module
-from .channels import ChannelDataset, FactorSet, correlated_and_independent, smooth_field, standardise
+from .channels import (ChannelDataset, FactorSet, correlated_and_independent, correlated_labels, smooth_field,
+                       standardise)
 from .masks import NOISE_KINDS, degrade, iou
 
 CHANNELS = ("R", "G", "B")
@@ -273,9 +274,7 @@ def make_tissue(
             f"and stroma around them, got {size!r}."
         )
     g = torch.Generator().manual_seed(seed)
-    tissue = torch.randint(0, len(TISSUE_CLASSES), (n,), generator=g)
-    together = torch.rand(n, generator=g) < correlation
-    stain = torch.where(together, tissue, torch.randint(0, len(STAIN_CLASSES), (n,), generator=g))
+    tissue, stain = correlated_labels(n, len(TISSUE_CLASSES), len(STAIN_CLASSES), correlation, g)
     images = torch.empty(n, len(CHANNELS), size, size, dtype=torch.uint8)
     labels = torch.empty(n, size, size, dtype=torch.long)
     chunk = max(1, CHUNK_PIXELS // (size * size))
@@ -309,7 +308,7 @@ def load_tissue(
         masks.setdefault(split, {})[variant] = labels
         return data
 
-    data = correlated_and_independent(make, preset["n_train"], preset["n_test"], preset["size"], correlation, seed)
+    data = correlated_and_independent(make, preset, correlation, seed)
     return data, masks
 
 

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from . import config as config_module
-from .channels import ChannelDataset, FactorSet, correlated_and_independent
+from .channels import ChannelDataset, FactorSet, correlated_and_independent, correlated_labels
 
 CHANNELS = ("DAPI", "membrane", "CD3", "CD4", "CD8", "CD20", "nuisance")
 MARKERS = ("CD3", "CD4", "CD8", "CD20")
@@ -89,9 +89,7 @@ def make_multiplex(
     if size < 12:
         raise ValueError(f"size must be at least 12 pixels to draw a cell, got {size}.")
     g = torch.Generator().manual_seed(seed)
-    cell_type = torch.randint(0, len(CELL_TYPES), (n,), generator=g)
-    together = torch.rand(n, generator=g) < correlation
-    nuisance = torch.where(together, cell_type, torch.randint(0, NUISANCE_CLASSES, (n,), generator=g))
+    cell_type, nuisance = correlated_labels(n, len(CELL_TYPES), NUISANCE_CLASSES, correlation, g)
 
     # geometry: an ellipse per cell, its nucleus the same ellipse scaled by 0.55
     coords = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
@@ -147,9 +145,8 @@ def load_multiplex(
     Variants: ``correlated`` (nuisance = cell type with probability ``correlation``) and
     ``independent``. Every set has its own seed, so no crop is repeated.
     """
-    preset = {**PRESETS[config_module.mode(mode)], **overrides}
-    return correlated_and_independent(make_multiplex, preset["n_train"], preset["n_test"], preset["size"], correlation,
-                                      seed)
+    return correlated_and_independent(make_multiplex, {**PRESETS[config_module.mode(mode)], **overrides},
+                                      correlation, seed)
 
 
 #: The multiplex cells for :func:`splicer_tutorial.channels.run` and ``run --dataset multiplex``.

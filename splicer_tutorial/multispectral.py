@@ -79,7 +79,8 @@ import torch
 
 from . import config as config_module
 from . import datasets
-from .channels import ChannelDataset, FactorSet, correlated_and_independent, smooth_field, standardise
+from .channels import (ChannelDataset, FactorSet, correlated_and_independent, correlated_labels, smooth_field,
+                       standardise)
 
 #: Sentinel-2 L1C bands in the order of EuroSAT-MS.
 BANDS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12")
@@ -253,9 +254,7 @@ def make_multispectral(
             f"are resolved, got {size!r}."
         )
     g = torch.Generator().manual_seed(seed)
-    land_use = torch.randint(0, NUM_CLASSES, (n,), generator=g)
-    together = torch.rand(n, generator=g) < correlation
-    cue = torch.where(together, land_use, torch.randint(0, NUM_CLASSES, (n,), generator=g))
+    land_use, cue = correlated_labels(n, NUM_CLASSES, NUM_CLASSES, correlation, g)
     images = torch.empty(n, len(BANDS), size, size, dtype=torch.uint8)
     chunk = max(1, CHUNK_VALUES // (len(BANDS) * size * size))
     for start in range(0, n, chunk):
@@ -272,9 +271,8 @@ def load_multispectral(
     Variants: ``correlated`` (visible cue = land use with probability ``correlation``) and
     ``independent``. Every set has its own seed, so no tile is repeated.
     """
-    preset = {**PRESETS[config_module.mode(mode)], **overrides}
-    return correlated_and_independent(make_multispectral, preset["n_train"], preset["n_test"], preset["size"], correlation,
-                                      seed)
+    return correlated_and_independent(make_multispectral, {**PRESETS[config_module.mode(mode)], **overrides},
+                                      correlation, seed)
 
 
 #: The synthetic tiles for :func:`splicer_tutorial.channels.run` and ``run --dataset multispectral``.
