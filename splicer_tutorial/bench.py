@@ -27,7 +27,7 @@ from . import results as results_module
 from .augment import SSLAugment
 from .training import TrainConfig, build, training_step
 
-#: The settings of each mode. ``full`` is the setting of ``../shared/REFERENCE.md`` section 6.
+#: The settings of each mode. ``full`` is the setting of the project's reference GPU measurement.
 PRESETS: dict[str, dict[str, Any]] = {
     "fast": {"batch_size": 128, "image_size": (32, 16), "backbone": "convnet", "width": 16, "steps": 3, "warmup": 1},
     "full": {"batch_size": 512, "image_size": (64, 32), "backbone": "resnet18", "width": None, "steps": 20,

@@ -1,4 +1,4 @@
-"""Self-supervised losses as ``nn.Module``s: SimCLR, VICReg, and SpliCER around either.
+"""Self-supervised losses as ``nn.Module`` subclasses: SimCLR, VICReg, and SpliCER around either.
 
 Shapes: embeddings are ``z: (B, D)``; components' embeddings are ``c: (B, K, D_c)``.
 

@@ -51,3 +51,54 @@ def test_committed_notebook_has_no_outputs(path):
     cells = json.loads(shown.stdout)["cells"]
     with_outputs = [i for i, c in enumerate(cells) if c["cell_type"] == "code" and c.get("outputs")]
     assert not with_outputs, f"{name} was committed with outputs in cells {with_outputs}; clear them"
+
+
+SETUP_LINES = (
+    'if importlib.util.find_spec("splicer_tutorial") is None:',
+    "splicer-tutorial[notebooks] @ git+https://github.com/splicer-tutorial/splicer-tutorial",
+    "import splicer_tutorial as st",
+    "MODE = st.mode()",
+    "DEVICE = st.config.default_device()",
+)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_first_code_cell_installs_the_package_and_picks_the_mode_only(path):
+    """Colab and Binder readers run the chapter top to bottom: the first cell installs the
+    package when it is missing and sets MODE and DEVICE, and does nothing else."""
+    cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+    first = "".join(cells[0]["source"])
+    for line in SETUP_LINES:
+        assert line in first, f"{path.name}: the setup cell lacks {line!r}"
+    code = [line for line in first.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    allowed = ("import ", "if importlib", "subprocess.run", '"splicer-tutorial', "check=True",
+               "MODE =", "DEVICE =", "print(f\"mode:")
+    assert all(line.strip().startswith(allowed) for line in code), f"{path.name}: the setup cell does more: {code}"
+    assert not any("import splicer_tutorial as st" in "".join(c["source"]) for c in cells[1:])
+
+
+def test_launch_buttons_citations_and_widget_scripts_are_configured():
+    config = (ROOT / "_config.yml").read_text()
+    for key in ("colab_url: https://colab.research.google.com", "binderhub_url: https://mybinder.org",
+                "bibtex_bibfiles: [book/references.bib]", "html-manager/dist/embed-amd.js", "widgets/require.js",
+                "mathjax_path: mathjax/", "local_extensions: {page_scripts: book/_ext}"):
+        assert key in config, key
+    assert (ROOT / "book" / "references.bib").is_file()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_chapter_cites_its_sources_and_asks_for_a_prediction(path):
+    markdown = ["".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown"]
+    assert any("{cite:" in text for text in markdown), f"{path.name} cites nothing from references.bib"
+    assert re.search(r"\*\*\d+\. Predict", markdown[-1]), (
+        f"{path.name}: no exercise asks the reader to predict a result before running it"
+    )
+
+
+def test_every_cited_key_is_in_the_bibliography():
+    keys = set(re.findall(r"^@\w+\{([^,]+),", (ROOT / "book" / "references.bib").read_text(), re.M))
+    texts = [p.read_text() for p in list((ROOT / "book").glob("*.ipynb")) + list((ROOT / "book").glob("*.md"))]
+    cited = {key.strip() for text in texts for group in re.findall(r"\{cite:?\w*\}`([^`]+)`", text)
+             for key in group.split(",")}
+    assert cited, "nothing is cited"
+    assert cited <= keys, f"cited but not in references.bib: {sorted(cited - keys)}"
