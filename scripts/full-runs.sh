@@ -64,7 +64,7 @@ for s in "${seeds[@]}"; do
   # chapter 13: histology tiles, SpliCER against the quality of its training masks
   run "histology-baseline-s$s.json" --dataset histology --seed "$s"
   run "histology-random_init-s$s.json" --dataset histology --reference random_init --seed "$s"
-  for masks in ground_truth classical dilate:1 dilate:2 erode:1 drop:0.5 add:1.0; do
+  for masks in ground_truth classical dilate:1 dilate:2 erode:1 drop:0.5 add:1.0 regions; do
     run "histology-splicer-${masks/:/}-s$s.json" --dataset histology --variant splicer --masks "$masks" --seed "$s"
   done
 done

@@ -206,8 +206,9 @@ def train_config(dataset: str | ChannelDataset, mode: str | None = None, variant
     The mode's training preset (:data:`splicer_tutorial.experiments.PRESETS`) with the
     channel-wise augmentation, the data set's channel names and, for the component
     variants, its default components (``groups``; override them with channel names).
-    When SpliCER's K components do not divide the embedding (3 into 128) and no
-    ``chunk_sizes`` are given, the chunks are as equal as they can be (43, 43, 42); for
+    When SpliCER's K components (channel groups or mask labels) do not divide the
+    embedding (3 into 128) and no ``chunk_sizes`` are given, the chunks are as equal as
+    they can be (43, 43, 42); for
     separate encoders, whose projector is block-diagonal, the projector's widths are
     rounded up to multiples of K (129 and 513 for K = 3).
     """
@@ -220,7 +221,7 @@ def train_config(dataset: str | ChannelDataset, mode: str | None = None, variant
     if variant != "baseline":
         values.update({"mask_labels": spec.mask_labels} if spec.mask_labels else {"groups": spec.groups})
     config = preset_config(mode, **{**values, **overrides})
-    k = len(config.groups or ())
+    k = config.num_components if (config.groups or config.mask_labels) else 0  # channel groups or mask labels
     if config.variant == "splicer" and k and config.proj_dim % k and config.chunk_sizes is None \
             and config.projector == "dense":
         config = dataclasses.replace(config, chunk_sizes=allocate_chunks([1] * k, config.proj_dim))

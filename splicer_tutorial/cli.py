@@ -77,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
                           "encoder's probe of the target on a small decorrelated labelled set")
     run.add_argument("--masks", default=None, metavar="SOURCE",
                      help="histology: SpliCER's training masks: ground_truth (default), classical (the scikit-image "
-                          "segmenter), or ground truth degraded: dilate:R, erode:R, drop:P, add:P")
+                          "segmenter), ground truth degraded: dilate:R, erode:R, drop:P, add:P, or regions (the "
+                          "multi-class map: stroma, nuclei, gaps; three components)")
     run.add_argument("--joint-pass", action="store_true",
                      help="encode views and same-shape components in one pass (shared BatchNorm statistics)")
     run.add_argument("--projector", choices=("dense", "block"), default=None,
@@ -194,9 +195,15 @@ def _run(args: argparse.Namespace, argv: list[str]) -> dict:
     if args.dataset in channels.NAMES:
         spec = channels.get(args.dataset)
         overrides = _ssl_overrides(args)
+        regions = spec.name == "histology" and args.masks == "regions"
+        if regions and overrides["variant"] != "baseline":
+            overrides["mask_labels"] = len(histology.REGIONS)  # stroma, nuclei, gaps
         config = channels.train_config(spec, args.mode, overrides.pop("variant"), **overrides)
         correlation = 1.0 if args.correlation is None else args.correlation
-        if spec.name == "histology":
+        if regions:
+            source, mean_iou = "regions", 1.0
+            data, _ = histology.load_tissue(args.mode, correlation=correlation, seed=args.seed, masks="regions")
+        elif spec.name == "histology":
             data, instances = histology.load_tissue(args.mode, correlation=correlation, seed=args.seed)
             source = args.masks or "ground_truth"
             data, mean_iou = histology.with_training_masks(data, instances, source, seed=args.seed)

@@ -7,7 +7,9 @@ rendered by the **Beer-Lambert law**: the optical density of a pixel is
 ``c_H h + c_E e`` (``h``, ``e`` the Ruifrok-Johnston stain vectors that
 ``skimage.color.rgb2hed`` inverts, :data:`STAIN_VECTORS`), plus Gaussian noise of sd
 0.03 per channel, and its colour is ``exp(-OD)``, stored as uint8. Every tile comes with
-its ground-truth **instance label map** of nuclei (0 background, 1..M the nuclei).
+its ground-truth **instance label map** of nuclei (0 background, 1..M the nuclei)
+and, on request, a **multi-class tissue map** (:data:`REGIONS`: 0 stroma, 1 nuclei, 2 the
+white-ish gaps described below).
 
 Two factors (:data:`FACTORS`), 2 classes each:
 
@@ -196,8 +198,9 @@ def _place_nuclei(n: int, size: int, g: torch.Generator) -> tuple[torch.Tensor, 
 
 
 def _draw_tiles(tissue: torch.Tensor, stain: torch.Tensor, size: int, g: torch.Generator
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Tiles (n, 3, size, size) uint8 and instance label maps (n, size, size) int64."""
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Tiles (n, 3, size, size) uint8, instance label maps (n, size, size) int64 and the
+    gaps (n, size, size) bool: stroma pixels that keep only :data:`GAP_STAIN` of their stain."""
     n = len(tissue)
     uniform = lambda low, high, *shape: low + (high - low) * torch.rand(n, *shape, generator=g)  # noqa: E731
 
@@ -240,7 +243,8 @@ def _draw_tiles(tissue: torch.Tensor, stain: torch.Tensor, size: int, g: torch.G
     sample = field[:, ::max(1, size // 16), ::max(1, size // 16)].flatten(1)  # the quantile from <= 16x16 pixels
     rank = (fraction * sample.shape[1]).long().clamp(max=sample.shape[1] - 1)
     cut = sample.sort(dim=1).values.gather(1, rank)
-    keep = torch.where(field < cut[:, :, None], GAP_STAIN, 1.0)
+    gap = field < cut[:, :, None]
+    keep = torch.where(gap, GAP_STAIN, 1.0)
 
     h_amount = nuclei * nucleus_h + (1 - nuclei) * STROMA_H * keep
     e_amount = nuclei * NUCLEUS_E + (1 - nuclei) * stroma_e * keep
@@ -249,21 +253,32 @@ def _draw_tiles(tissue: torch.Tensor, stain: torch.Tensor, size: int, g: torch.G
     density = h_amount[:, None] * h_vec[:, None, None] + e_amount[:, None] * e_vec[:, None, None]
     density += NOISE_SD * torch.randn(n, 3, size, size, generator=g)
     images = (torch.exp(-density) * 255).clamp_(0, 255).round_().to(torch.uint8)
-    return images, labels
+    return images, labels, gap & (labels == 0)
+
+
+#: The labels of the multi-class tissue map (``make_tissue(..., masks="regions")``).
+REGIONS = ("stroma", "nuclei", "gaps")
+MASK_MAPS = ("nuclei", "regions")
 
 
 def make_tissue(
-    n: int, correlation: float, size: int = 32, seed: int = 0, name: str = ""
+    n: int, correlation: float, size: int = 32, seed: int = 0, name: str = "", masks: str = "nuclei"
 ) -> tuple[FactorSet, torch.Tensor]:
     """``n`` synthetic H&E tiles (module docstring) and their nuclei label maps.
 
     Factors: ``tissue`` (:data:`TISSUE_CLASSES`, balanced) and ``stain``
     (:data:`STAIN_CLASSES`); with probability ``correlation`` the stain equals the tissue,
     otherwise it is drawn uniformly on its own. Returns the :class:`FactorSet` (images
-    (n, 3, size, size) uint8, channels :data:`CHANNELS`, ``masks`` the binary nuclei map:
-    label 0 background, 1 nuclei) and the instance label maps (n, size, size) int64
-    (0 background, 1..M nuclei).
+    (n, 3, size, size) uint8, channels :data:`CHANNELS`, ``masks`` (n, size, size) int64)
+    and the instance label maps (n, size, size) int64 (0 background, 1..M nuclei).
+
+    ``masks`` picks the FactorSet's map: ``"nuclei"``, the binary map (0 background,
+    1 nuclei), or ``"regions"``, the multi-class tissue map :data:`REGIONS` (0 stroma,
+    1 nuclei, 2 gaps: the white-ish fat and lumen where the stroma keeps 10% of its
+    stain). Both come from the same draw: the tiles are identical.
     """
+    if masks not in MASK_MAPS:
+        raise ValueError(f"masks={masks!r}; use 'nuclei' (binary nuclei map) or 'regions' (stroma, nuclei, gaps).")
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive int (the number of tiles), got {n!r}.")
     if isinstance(correlation, bool) or not isinstance(correlation, (int, float)) or not 0 <= correlation <= 1:
@@ -277,39 +292,44 @@ def make_tissue(
     tissue, stain = correlated_labels(n, len(TISSUE_CLASSES), len(STAIN_CLASSES), correlation, g)
     images = torch.empty(n, len(CHANNELS), size, size, dtype=torch.uint8)
     labels = torch.empty(n, size, size, dtype=torch.long)
+    gaps = torch.empty(n, size, size, dtype=torch.bool)
     chunk = max(1, CHUNK_PIXELS // (size * size))
     for start in range(0, n, chunk):
         part = slice(start, start + chunk)
-        images[part], labels[part] = _draw_tiles(tissue[part], stain[part], size, g)
+        images[part], labels[part], gaps[part] = _draw_tiles(tissue[part], stain[part], size, g)
+    label_map = (labels > 0).long()
+    if masks == "regions":
+        label_map = label_map + 2 * gaps.long()
     return FactorSet(images, {"tissue": tissue.long(), "stain": stain.long()}, CHANNELS, name,
-                     masks=(labels > 0).long()), labels
+                     masks=label_map), labels
 
 
 def load_tissue(
-    mode: str | None = None, correlation: float = 1.0, seed: int = 0, **overrides: Any
+    mode: str | None = None, correlation: float = 1.0, seed: int = 0, masks: str = "nuclei", **overrides: Any
 ) -> tuple[dict[str, dict[str, FactorSet]], dict[str, dict[str, torch.Tensor]]]:
     """Synthetic tiles of a mode's preset and their nuclei label maps.
 
-    Returns ``(data, masks)``: ``data = {"train"|"test": {variant: FactorSet}}`` with
+    Returns ``(data, instances)``: ``data = {"train"|"test": {variant: FactorSet}}`` with
     variants ``correlated`` (stain = tissue with probability ``correlation``) and
-    ``independent``, and ``masks`` the matching ``{split: {variant: (N, H, W) int64}}``.
-    Every set has its own seed, so no tile is repeated. ``overrides``: ``size``,
+    ``independent``, and ``instances`` the matching nuclei instance label maps
+    ``{split: {variant: (N, H, W) int64}}``. Every set has its own seed, so no tile is repeated. ``masks``: the sets' label map,
+    ``"nuclei"`` or ``"regions"`` (:func:`make_tissue`). ``overrides``: ``size``,
     ``n_train``, ``n_test``.
     """
     preset = {**PRESETS[config_module.mode(mode)], **overrides}
     unknown = sorted(set(preset) - {"size", "n_train", "n_test"})
     if unknown:
         raise ValueError(f"unknown overrides {unknown}; load_tissue takes size, n_train and n_test.")
-    masks: dict[str, dict[str, torch.Tensor]] = {}
+    instances: dict[str, dict[str, torch.Tensor]] = {}
 
     def make(n: int, correlation: float, size: int, seed: int, name: str) -> FactorSet:
-        data, labels = make_tissue(n, correlation, size, seed=seed, name=name)
+        data, labels = make_tissue(n, correlation, size, seed=seed, name=name, masks=masks)
         split, variant = name.split("/")
-        masks.setdefault(split, {})[variant] = labels
+        instances.setdefault(split, {})[variant] = labels
         return data
 
     data = correlated_and_independent(make, preset, correlation, seed)
-    return data, masks
+    return data, instances
 
 
 # ------------------------------------------------------------------------ segmentation
@@ -478,9 +498,9 @@ def training_masks(instances: torch.Tensor, source: str = "ground_truth", images
 
 def with_training_masks(data: dict, instances: dict, source: str = "ground_truth", seed: int = 0
                         ) -> tuple[dict, float]:
-    """``data`` with the masks of its training sets taken from ``source``, and their mean
-    IoU against the ground truth (the test sets keep theirs: only SpliCER's training uses
-    masks)."""
+    """``data`` with the masks of its training sets taken from ``source`` (binary nuclei
+    maps), and their mean IoU against the ground truth (the test sets keep theirs: only
+    SpliCER's training uses masks)."""
     out = {split: dict(sets) for split, sets in data.items()}
     ious = []
     for variant, s in data["train"].items():
@@ -491,9 +511,9 @@ def with_training_masks(data: dict, instances: dict, source: str = "ground_truth
 
 
 def nuclei_only(data: dict) -> dict:
-    """``data`` with every pixel outside the nuclei masks set to 0: what SSL learns from the
-    nuclei alone (the ceiling for ``tissue``)."""
-    return {split: {v: dataclasses.replace(s, images=s.images * s.masks[:, None].to(torch.uint8))
+    """``data`` with every pixel outside the nuclei (label 1 of its masks) set to 0: what SSL
+    learns from the nuclei alone (the ceiling for ``tissue``)."""
+    return {split: {v: dataclasses.replace(s, images=s.images * (s.masks[:, None] == 1).to(torch.uint8))
                     for v, s in sets.items()} for split, sets in data.items()}
 
 

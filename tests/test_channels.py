@@ -138,3 +138,9 @@ def test_factor_set_carries_masks_through_subset_and_without() -> None:
     assert torch.equal(with_masks.without(["x"]).masks, masks)
     with pytest.raises(ValueError, match="masks must be int64 .N, H, W. matching images"):
         FactorSet(s.images, dict(s.factors), s.channel_names, "m", masks[:, :2])
+
+
+def test_train_config_sizes_near_equal_chunks_for_three_mask_labels() -> None:
+    config = channels.train_config("histology", "fast", "splicer", mask_labels=3)
+    assert config.num_components == 3 and config.chunk_sizes == (43, 43, 42)
+    assert channels.train_config("histology", "fast", "splicer").chunk_sizes is None  # 2 divides 128

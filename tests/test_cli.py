@@ -347,7 +347,8 @@ def test_histology_masks_option_reaches_the_run(tmp_path, monkeypatch) -> None:
         return {"wall_s": 0.0, "probes": {"independent": {"tissue": 0.5}}}
 
     load = histology.load_tissue
-    tiny = lambda mode, correlation, seed: load(mode, correlation, seed, n_train=8, n_test=4, size=24)  # noqa: E731
+    tiny = lambda mode, correlation, seed, masks="nuclei": load(  # noqa: E731
+        mode, correlation, seed, masks, n_train=8, n_test=4, size=24)
     monkeypatch.setattr(channels, "run", fake_run)
     monkeypatch.setattr(histology, "load_tissue", tiny)
     out = tmp_path / "h.json"
@@ -357,3 +358,8 @@ def test_histology_masks_option_reaches_the_run(tmp_path, monkeypatch) -> None:
     saved = json.loads(out.read_text())
     assert saved["masks"]["source"] == "dilate:1" and 0 < saved["masks"]["iou"] < 1
     assert cli.main(["run", "--dataset", "histology", "--masks", "blur:1", "--mode", "fast", "--out", str(out)]) == 1
+    assert cli.main(["run", "--dataset", "histology", "--variant", "splicer", "--masks", "regions", "--mode", "fast",
+                     "--out", str(out)]) == 0
+    assert seen["config"].mask_labels == 3  # stroma, nuclei, gaps
+    assert set(seen["data"]["train"]["correlated"].masks.unique().tolist()) <= {0, 1, 2}
+    assert json.loads(out.read_text())["masks"]["source"] == "regions"

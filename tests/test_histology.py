@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from splicer_tutorial import histology
+from splicer_tutorial import deconstruct as st_deconstruct
 from splicer_tutorial import masks as st_masks
 from splicer_tutorial.histology import CHANNELS, FACTORS, make_tissue, segment_nuclei, segmentation_steps
 from splicer_tutorial.masks import iou, to_binary
@@ -261,3 +262,29 @@ def test_a_mask_splicer_run_through_the_shared_run() -> None:
     result = channels.run("histology", config, "fast", data=data, device="cpu", progress=False)
     assert set(result["probes"]["independent"]) == set(FACTORS) and list(result["missing"]) == ["none"]
     assert result["chance"] == 0.5
+
+
+def test_the_multi_class_map_partitions_each_tile_into_stroma_nuclei_and_gaps() -> None:
+    binary, instances = make_tissue(60, 0.0, 32, seed=4)
+    regions, same_instances = make_tissue(60, 0.0, 32, seed=4, masks="regions")
+    assert torch.equal(regions.images, binary.images) and torch.equal(same_instances, instances)  # one draw
+    labels = regions.masks
+    assert labels.dtype == torch.int64 and set(labels.unique().tolist()) == {0, 1, 2}
+    assert torch.equal(labels == 1, instances > 0)  # nuclei exactly where the instances are
+    assert torch.equal(labels.clamp(max=1) * (labels != 2), binary.masks)  # gaps come out of the stroma
+    # the gaps keep a tenth of the stain: brighter than the stroma around them
+    brightness = regions.images.float().mean(1)  # (N, H, W)
+    assert brightness[labels == 2].mean() > brightness[labels == 0].mean() + 30
+    # and the map splits an image into three components that add back up to it
+    parts = st_deconstruct.by_masks(regions.images[:8].float(), labels[:8], num_labels=len(histology.REGIONS))
+    assert torch.allclose(parts.sum(1), regions.images[:8].float())
+    with pytest.raises(ValueError, match="'nuclei'.*'regions'"):
+        make_tissue(4, 0.0, 32, masks="cells")
+
+
+def test_nuclei_only_keeps_the_nuclei_label_of_a_region_map() -> None:
+    data, instances = histology.load_tissue("fast", n_train=20, n_test=10, size=24, masks="regions")
+    kept = histology.nuclei_only(data)["train"]["correlated"]
+    outside = (instances["train"]["correlated"] == 0)[:, None].expand_as(kept.images)
+    assert (kept.images[outside] == 0).all()
+    assert (kept.images[~outside] == data["train"]["correlated"].images[~outside]).all()
