@@ -14,10 +14,13 @@ fi
 export SPLICER_MODE=fast
 # Two workers (pytest-xdist), one torch thread each: the fast-mode models are small, so two
 # single-threaded kernels finish far sooner than one two-threaded kernel at a time, and one
-# thread each keeps OpenMP from spinning on a busy core. Chapters first, as they are longest.
+# thread each keeps OpenMP from spinning on a busy core. Tests go out one at a time to
+# whichever worker is free (--maxschedchunk 1), chapters first and the later (longer)
+# chapters before the earlier ones, so that no long chapter starts last and runs alone.
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-python -m pytest book tests --ignore=tests/browser --nbmake --nbmake-timeout=600 --overwrite \
-  -p no:cacheprovider -n "${SPLICER_TEST_WORKERS:-2}" --dist worksteal --durations=12 "$@"
+chapters=$(ls book/*.ipynb | sort -r)
+python -m pytest $chapters tests --ignore=tests/browser --nbmake --nbmake-timeout=600 --overwrite \
+  -p no:cacheprovider -n "${SPLICER_TEST_WORKERS:-2}" --dist load --maxschedchunk 1 --durations=12 "$@"
 python scripts/fetch_page_js.py
 # Build from the outputs nbmake wrote, executing nothing again ("auto" would rerun every
 # notebook with a cell that prints nothing).

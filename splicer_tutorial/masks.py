@@ -1,4 +1,4 @@
-"""Mask quality: noise operators for segmentation masks, and IoU.
+"""Mask quality: noise operators for segmentation masks, IoU, and a verdict on how much it matters.
 
 SpliCER with masks is only as good as its masks. To measure how much mask quality
 matters, this module degrades a good mask in controlled ways, each with one knob:
@@ -39,11 +39,15 @@ Conventions, all written down:
 With one seed, every operator is **monotone** in its level: dilation and erosion are
 nested in ``r``, and drop and add are nested in ``p``; so the IoU with the clean mask
 falls as the level grows (:func:`degrade`).
+
+:func:`quality_verdict` turns seeded runs (SpliCER trained on each mask source, and the
+baseline) into an answer: down to which mask IoU SpliCER's gain stands clear of seed noise.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -266,3 +270,65 @@ def degrade(labels: torch.Tensor, kind: str, level: float, seed: int = 0) -> tor
     if kind == "add":
         return add_objects(labels, level, seed)
     raise ValueError(f"kind is {kind!r}; use one of {NOISE_KINDS}.")
+
+
+# ------------------------------------------------------------------------- the verdict
+
+
+def quality_verdict(baseline: Sequence[float], by_source: Mapping[str, Sequence[tuple[float, float]]],
+                    z: float = 2.0) -> dict[str, Any]:
+    """At what mask quality does SpliCER stop helping? An answer from seeded runs.
+
+    ``baseline``: the baseline's probe accuracy, one per seed; ``by_source``:
+    ``{mask source: [(mask IoU, SpliCER's accuracy), one per seed]}``. A source **helps**
+    when SpliCER's mean gain over the baseline exceeds ``z`` standard errors of the
+    difference of two means, ``sqrt(s_a^2 / n_a + s_b^2 / n_b)`` (sample standard
+    deviations over seeds). Every source needs at least two seeds, or the noise is unknown.
+
+    Returns ``{"rows": [{source, iou, gain, se, helps}, ...] sorted by IoU, best first,
+    "lowest_helping_iou": the lowest IoU that still helps (None if none does),
+    "verdict": one sentence}``. The verdict names the sources that help; when helping and
+    non-helping sources interleave in IoU, it says so instead of claiming a threshold.
+    """
+    base = [float(a) for a in baseline]
+    if len(base) < 2:
+        raise ValueError(f"baseline has {len(base)} seed(s); the verdict needs at least 2 to estimate the noise.")
+    if not by_source:
+        raise ValueError("by_source is empty; give {mask source: [(IoU, accuracy), ...]} for at least one source.")
+
+    def mean_var(values: Sequence[float]) -> tuple[float, float]:
+        m = sum(values) / len(values)
+        return m, sum((v - m) ** 2 for v in values) / (len(values) - 1)
+
+    base_mean, base_var = mean_var(base)
+    rows = []
+    for source, runs in by_source.items():
+        if len(runs) < 2:
+            raise ValueError(f"source {source!r} has {len(runs)} seed(s); the verdict needs at least 2 per source.")
+        ious, accs = zip(*runs)
+        acc_mean, acc_var = mean_var(accs)
+        se = math.sqrt(acc_var / len(accs) + base_var / len(base))
+        gain = acc_mean - base_mean
+        rows.append({"source": source, "iou": sum(ious) / len(ious), "gain": gain, "se": se,
+                     "helps": gain > z * se})
+    rows.sort(key=lambda row: -row["iou"])
+    helping = [row for row in rows if row["helps"]]
+    if not helping:
+        verdict = (f"No mask source helped, not even the best (IoU {rows[0]['iou']:.2f}): SpliCER's gain "
+                   f"is within {z:g} standard errors of the baseline for every source.")
+        lowest = None
+    else:
+        lowest = min(row["iou"] for row in helping)
+        interleaved = any(not row["helps"] and row["iou"] > lowest for row in rows)
+        names = ", ".join(f"{row['source']} (IoU {row['iou']:.2f}, {row['gain']:+.3f})" for row in helping)
+        if interleaved:
+            verdict = (f"SpliCER helped with {names}, but not with every source of higher IoU: IoU alone does "
+                       "not decide it here; the kind of mask error matters.")
+        elif len(helping) == len(rows):
+            verdict = (f"SpliCER helped with every source, down to IoU {lowest:.2f}: {names}. "
+                       "It did not stop helping within the range measured.")
+        else:
+            worst = max((row for row in rows if not row["helps"]), key=lambda row: row["iou"])
+            verdict = (f"SpliCER helped down to IoU {lowest:.2f} ({names}) and stopped helping by IoU "
+                       f"{worst['iou']:.2f} ({worst['source']}, {worst['gain']:+.3f} ± {worst['se']:.3f}).")
+    return {"rows": rows, "lowest_helping_iou": lowest, "verdict": verdict}

@@ -8,7 +8,9 @@ import torch
 
 from splicer_tutorial import masks
 from splicer_tutorial.histology import make_tissue
-from splicer_tutorial.masks import NOISE_KINDS, add_objects, degrade, dilate, disc, drop_objects, erode, iou, to_binary
+from splicer_tutorial.masks import (
+    NOISE_KINDS, add_objects, degrade, dilate, disc, drop_objects, erode, iou, quality_verdict, to_binary,
+)
 
 LEVELS = {"dilate": [0, 1, 2, 3], "erode": [0, 1, 2], "drop": [0.0, 0.25, 0.5, 0.75, 1.0],
           "add": [0.0, 0.25, 0.5, 0.75, 1.0]}
@@ -180,3 +182,43 @@ def test_bad_arguments_are_named(nuclei: torch.Tensor) -> None:
         degrade(nuclei, "blur", 1)
     with pytest.raises(ValueError, match="must be a torch.Tensor"):
         masks.to_binary(np.zeros((1, 4, 4)))
+
+
+# ------------------------------------------------------------------ the verdict
+
+
+def test_quality_verdict_finds_where_splicer_stops_helping() -> None:
+    baseline = [0.60, 0.61, 0.59]
+    by_source = {
+        "ground_truth": [(1.0, 0.70), (1.0, 0.71), (1.0, 0.69)],
+        "dilate:1": [(0.8, 0.66), (0.8, 0.67), (0.8, 0.65)],
+        "dilate:2": [(0.5, 0.60), (0.5, 0.62), (0.5, 0.59)],
+    }
+    result = quality_verdict(baseline, by_source)
+    assert [row["source"] for row in result["rows"]] == ["ground_truth", "dilate:1", "dilate:2"]
+    assert [row["helps"] for row in result["rows"]] == [True, True, False]
+    assert result["lowest_helping_iou"] == pytest.approx(0.8)
+    assert result["rows"][0]["gain"] == pytest.approx(0.10)
+    # se = sqrt(0.01^2 / 3 + 0.01^2 / 3)
+    assert result["rows"][0]["se"] == pytest.approx((2 * 0.0001 / 3) ** 0.5)
+    assert "down to IoU 0.80" in result["verdict"] and "dilate:2" in result["verdict"]
+
+
+def test_quality_verdict_says_when_nothing_helps_or_iou_does_not_decide() -> None:
+    baseline = [0.60, 0.62]
+    noisy = {"ground_truth": [(1.0, 0.55), (1.0, 0.70)], "erode:1": [(0.5, 0.61), (0.5, 0.60)]}
+    assert quality_verdict(baseline, noisy)["lowest_helping_iou"] is None
+    assert "No mask source helped" in quality_verdict(baseline, noisy)["verdict"]
+    interleaved = {"ground_truth": [(1.0, 0.60), (1.0, 0.62)], "drop:0.5": [(0.5, 0.70), (0.5, 0.71)]}
+    assert "IoU alone does not decide" in quality_verdict(baseline, interleaved)["verdict"]
+    every = {"ground_truth": [(1.0, 0.70), (1.0, 0.71)], "dilate:1": [(0.8, 0.69), (0.8, 0.70)]}
+    assert "did not stop helping" in quality_verdict(baseline, every)["verdict"]
+
+
+def test_quality_verdict_needs_two_seeds() -> None:
+    with pytest.raises(ValueError, match="baseline has 1 seed"):
+        quality_verdict([0.6], {"ground_truth": [(1.0, 0.7), (1.0, 0.7)]})
+    with pytest.raises(ValueError, match="source 'ground_truth' has 1 seed"):
+        quality_verdict([0.6, 0.6], {"ground_truth": [(1.0, 0.7)]})
+    with pytest.raises(ValueError, match="by_source is empty"):
+        quality_verdict([0.6, 0.6], {})
