@@ -208,9 +208,8 @@ def train_config(dataset: str | ChannelDataset, mode: str | None = None, variant
     variants, its default components (``groups``; override them with channel names).
     When SpliCER's K components (channel groups or mask labels) do not divide the
     embedding (3 into 128) and no ``chunk_sizes`` are given, the chunks are as equal as
-    they can be (43, 43, 42); for
-    separate encoders, whose projector is block-diagonal, the projector's widths are
-    rounded up to multiples of K (129 and 513 for K = 3).
+    they can be (43, 43, 42); for separate encoders, whose projector is block-diagonal,
+    the projector's widths are rounded up to multiples of K (129 and 513 for K = 3).
     """
     from .experiments import train_config as preset_config
     from .losses import allocate_chunks

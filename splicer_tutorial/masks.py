@@ -47,6 +47,7 @@ baseline) into an answer: down to which mask IoU SpliCER's gain stands clear of 
 from __future__ import annotations
 
 import math
+import statistics
 from typing import Any, Mapping, Sequence
 
 import torch
@@ -296,20 +297,16 @@ def quality_verdict(baseline: Sequence[float], by_source: Mapping[str, Sequence[
     if not by_source:
         raise ValueError("by_source is empty; give {mask source: [(IoU, accuracy), ...]} for at least one source.")
 
-    def mean_var(values: Sequence[float]) -> tuple[float, float]:
-        m = sum(values) / len(values)
-        return m, sum((v - m) ** 2 for v in values) / (len(values) - 1)
-
-    base_mean, base_var = mean_var(base)
+    base_mean, base_var = statistics.fmean(base), statistics.variance(base)
     rows = []
     for source, runs in by_source.items():
         if len(runs) < 2:
             raise ValueError(f"source {source!r} has {len(runs)} seed(s); the verdict needs at least 2 per source.")
         ious, accs = zip(*runs)
-        acc_mean, acc_var = mean_var(accs)
+        acc_mean, acc_var = statistics.fmean(accs), statistics.variance(accs)
         se = math.sqrt(acc_var / len(accs) + base_var / len(base))
         gain = acc_mean - base_mean
-        rows.append({"source": source, "iou": sum(ious) / len(ious), "gain": gain, "se": se,
+        rows.append({"source": source, "iou": statistics.fmean(ious), "gain": gain, "se": se,
                      "helps": gain > z * se})
     rows.sort(key=lambda row: -row["iou"])
     helping = [row for row in rows if row["helps"]]
