@@ -1,10 +1,12 @@
-"""The command line: ``python -m splicer_tutorial {data,bench,run} ...``.
+"""The command line: ``python -m splicer_tutorial {data,bench,run,sweep} ...``.
 
 * ``data``: where the data folder is and which files are found, verified or missing.
 * ``bench``: images per second of augmentation and of training steps on this device.
 * ``run``: one run, written as JSON with its provenance: SSL pretraining plus probes on
   dominoes (a variant or a reference) or RandBits, or a supervised classifier on binary
   dominoes.
+* ``sweep``: many runs from a plan (:mod:`splicer_tutorial.plans`, or a plan file), skipping
+  those already done, several at once, within a time budget (:mod:`splicer_tutorial.sweep`).
 
 It calls the same functions the chapters call. A malformed argument exits with status 2,
 a value the run rejects (``--epochs 0``, ``--device cuda`` without a GPU) with status 1;
@@ -14,9 +16,17 @@ both with a one-line message and no traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import shlex
+import signal
 import sys
+from pathlib import Path
 
-from . import bench, channels, datasets, experiments, histology, losses, randbits, results, supervised
+import torch
+
+from . import bench, channels, datasets, experiments, histology, losses, plans, randbits, results, supervised, sweep
+from .config import resolve_device
 
 DATASETS = ("dominoes", "binary_dominoes", "randbits", *channels.NAMES)
 
@@ -87,10 +97,54 @@ def _parser() -> argparse.ArgumentParser:
                      help="augment components with the primary view's crop and flip")
     run.add_argument("--source", choices=("test", "train", "all"), default="test",
                      help="dominoes: the shipped test sets (offline) or the full sets")
+    run.add_argument("--backbone", choices=("convnet", "resnet18"), default=None,
+                     help="override the mode's encoder (fast: convnet, full: resnet18)")
+    run.add_argument("--width", type=_positive, default=None,
+                     help="override the encoder's width (channels of its first stage)")
+    run.add_argument("--per-class", type=_positive, default=None, metavar="N",
+                     help="dominoes: at most N dominoes per class in each split (fast: 200; the shipped test "
+                          "sets give at most 800 train and 200 test per class)")
+    run.add_argument("--resolution", choices=("half", "full"), default=None,
+                     help="dominoes: half (3x32x16, fast mode) or full (3x64x32, full mode) resolution")
+    run.add_argument("--threads", type=_positive, default=None,
+                     help="CPU threads for torch (default: torch's choice); results on a CPU depend on it")
     run.add_argument("--device", default=None, help="cpu, cuda, ... (default: a GPU if present)")
     run.add_argument("--no-knn", action="store_true", help="skip the kNN probe")
     run.add_argument("--out", required=True, help="the JSON file to write")
+
+    many = commands.add_parser("sweep", help="many runs from a plan, skipping those already done")
+    many.add_argument("--plan", required=True,
+                      help=f"a named plan ({', '.join(plans.PLANS)}) or a plan file: one run per line, the result "
+                           "name then the run arguments, with {seed} for the seed")
+    many.add_argument("--seeds", type=_seeds, default=None, metavar="0,1,2",
+                      help="the seeds, e.g. 0,1,2 or 0-4 (default: the named plan's; 0,1,2 for a file)")
+    many.add_argument("--jobs", type=_positive, default=1, help="runs at once, each its own process (default 1)")
+    many.add_argument("--threads", type=_positive, default=None,
+                      help="CPU threads per run (default: this machine's threads split over the jobs)")
+    many.add_argument("--budget", type=_seconds, default=None, metavar="SECONDS",
+                      help="start no run that would not end within this many seconds of the sweep's start")
+    many.add_argument("--device", default=None, help="passed to every run (default: a GPU if present)")
+    many.add_argument("--results", default=None, metavar="DIR",
+                      help="the results folder (default: $SPLICER_RESULTS_DIR, else the checkout's results/)")
+    many.add_argument("--list", action="store_true", help="print the plan with each run's state; run nothing")
     return parser
+
+
+def parse_run_arguments(args: list[str]) -> dict:
+    """The ``run`` command's parsed arguments, as a dict; ``ValueError`` with the parser's message.
+
+    ``--out`` may be left out (it is then ``None``).
+    """
+    errors = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(errors), contextlib.redirect_stdout(io.StringIO()):
+            values = vars(_parser().parse_args(["run", *args, *([] if "--out" in args else ["--out", ""])]))
+    except SystemExit:
+        message = errors.getvalue().strip().removeprefix("python -m splicer_tutorial run: error: ")
+        raise ValueError(f"run rejects {shlex.join(args)!r}: {message or 'not a run'}") from None
+    values.pop("command")
+    values["out"] = values["out"] or None
+    return values
 
 
 def _pair(text: str) -> tuple[int, int]:
@@ -102,6 +156,43 @@ def _pair(text: str) -> tuple[int, int]:
     if first < 1 or second < 1:
         raise argparse.ArgumentTypeError(f"both numbers must be positive, got {text!r}")
     return first, second
+
+
+def _positive(text: str) -> int:
+    """``"32"`` -> 32; a positive integer."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    """``"0,1,2"`` or ``"0-4"`` -> (0, 1, 2) or (0, 1, 2, 3, 4)."""
+    try:
+        if "-" in text:
+            first, last = (int(n) for n in text.split("-"))
+            seeds = tuple(range(first, last + 1))
+        else:
+            seeds = tuple(int(n) for n in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seeds like 0,1,2 or 0-4, got {text!r}") from None
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"expected non-negative seeds like 0,1,2 or 0-4, got {text!r}")
+    return seeds
+
+
+def _seconds(text: str) -> float:
+    """``"540"`` -> 540.0; a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
 
 
 def _groups(text: str) -> tuple[tuple[str, ...], ...]:
@@ -134,6 +225,8 @@ def _ssl_overrides(args: argparse.Namespace) -> dict:
         "projector": args.projector,
         "groups": args.groups,
         "chunk_sizes": args.chunk_sizes,
+        "backbone": args.backbone,
+        "width": args.width,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.no_primary:
@@ -166,7 +259,8 @@ def _check_reference(args: argparse.Namespace) -> None:
 
 def _run(args: argparse.Namespace, argv: list[str]) -> dict:
     command = ["python", "-m", "splicer_tutorial", *argv]
-    _only_for(args, "dominoes", curve_every=args.curve_every, sections=args.sections, fill=args.fill)
+    _only_for(args, "dominoes", curve_every=args.curve_every, sections=args.sections, fill=args.fill,
+              per_class=args.per_class, resolution=args.resolution)
     _check_reference(args)
     for flag, value in (("--groups", args.groups), ("--allocate", args.allocate)):
         if value is not None and args.dataset not in channels.NAMES:
@@ -180,6 +274,8 @@ def _run(args: argparse.Namespace, argv: list[str]) -> dict:
     if args.dataset == "binary_dominoes":
         if args.method not in (None, "supervised") or args.variant != "baseline":
             raise ValueError("--dataset binary_dominoes trains a supervised classifier; drop --method and --variant.")
+        if args.backbone is not None or args.width is not None:
+            raise ValueError("--backbone and --width apply to the SSL runs; binary_dominoes uses its own classifier.")
         overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
                                        ("correlation", args.correlation)) if v is not None}
         return supervised.run_supervised(args.mode, args.seed, device=args.device, command=command, **overrides)
@@ -216,6 +312,10 @@ def _run(args: argparse.Namespace, argv: list[str]) -> dict:
         return result
     config = experiments.train_config(args.mode, **_ssl_overrides(args))
     extra = {} if args.correlation is None else {"correlation": args.correlation}
+    if args.per_class is not None:
+        extra["max_per_class"] = args.per_class
+    if args.resolution is not None:
+        extra["downsample"] = {"full": 1, "half": 2}[args.resolution]
     data = experiments.load_dominoes(args.mode, seed=args.seed, source_split=args.source, **extra)
     return experiments.run_dominoes(
         config, args.mode, data=data, device=args.device, reference=args.reference,
@@ -233,6 +333,45 @@ def _summary(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _plan(args: argparse.Namespace) -> list[sweep.PlannedRun]:
+    """The runs of ``--plan``: a named plan or a plan file."""
+    if args.plan in plans.PLANS:
+        plan = plans.PLANS[args.plan]
+        return sweep.parse_plan(plan.lines(), args.seeds or plan.seeds, source=f"plan {args.plan}")
+    path = Path(args.plan)
+    if not path.is_file():
+        raise ValueError(f"--plan {args.plan} is neither a named plan ({', '.join(plans.PLANS)}) nor a file; "
+                         "give one of those names or the path of a plan file.")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"--plan {args.plan} cannot be read ({error}); check the file.") from None
+    return sweep.parse_plan(text.splitlines(), args.seeds or (0, 1, 2), source=str(path))
+
+
+def _interrupt(signum: int, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    plan = _plan(args)
+    folder = Path(args.results) if args.results else results.results_dir()
+    if args.list:
+        for planned, state in sweep.status(plan, folder).items():
+            print(f"{state:10s} {planned}" if not state.startswith("conflict") else f"CONFLICT   {planned}: {state}")
+        return 0
+    if args.device is not None:
+        resolve_device(args.device)  # refused before any run starts
+    # a plain `kill` stops the runs in progress too, and still prints the summary
+    signal.signal(signal.SIGTERM, _interrupt)
+    summary = sweep.sweep(plan, folder, jobs=args.jobs, budget=args.budget, threads=args.threads,
+                          device=args.device, log=lambda line: print(line, flush=True))
+    print(summary.report(), flush=True)
+    if summary.interrupted:
+        return 130
+    return 1 if summary.failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
@@ -248,10 +387,14 @@ def main(argv: list[str] | None = None) -> int:
             for name, value in result["ratios"].items():
                 print(f"  {name:40s} {value:.2f}")
         elif args.command == "run":
+            if args.threads is not None:
+                torch.set_num_threads(args.threads)
             result = _run(args, argv)
             path = results.save(result, args.out)
             print(f"wrote {path} in {result['wall_s']:.0f} s")
             print(_summary(result))
+        elif args.command == "sweep":
+            return _sweep(args)
     except (ValueError, FileNotFoundError) as error:
         print(f"python -m splicer_tutorial {args.command}: error: {error}", file=sys.stderr)
         return 1

@@ -36,13 +36,18 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def load_dominoes(mode: str | None = None, seed: int = 0, source_split: str = "test", **kwargs: Any):
-    """The dominoes of a mode's preset: ``{"train": {variant: set}, "test": {...}}``."""
+    """The dominoes of a mode's preset: ``{"train": {variant: set}, "test": {...}}``.
+
+    ``max_per_class`` (dominoes per class in each split) and ``downsample`` (1: full
+    resolution 3x64x32, 2: half, 3x32x16) override the preset's; other keyword arguments
+    go to :func:`splicer_tutorial.dominoes.load_dominoes`.
+    """
     preset = PRESETS[config_module.mode(mode)]["data"]
     max_per_class = kwargs.pop("max_per_class", preset["max_per_class"])
+    factor = kwargs.pop("downsample", preset["downsample"])
     data = dominoes_module.load_dominoes(
         source_split=source_split, max_per_class=max_per_class, seed=seed, **kwargs
     )
-    factor = preset["downsample"]
     return {split: {v: s.downsampled(factor) for v, s in sets.items()} for split, sets in data.items()}
 
 

@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import shlex
+import subprocess
 import sys
 import time
 from importlib import metadata
@@ -48,6 +49,25 @@ def versions() -> dict[str, str]:
     return found
 
 
+def source_commit() -> str | None:
+    """The git commit of the package's checkout, with ``+changes`` when files differ from it.
+
+    None when the package is not in a git checkout (an installed wheel) or git is missing.
+    """
+    checkout = Path(__file__).resolve().parents[1]
+    if not (checkout / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        changed = subprocess.run(["git", "-C", str(checkout), "status", "--porcelain", "--untracked-files=no",
+                                  "--", "splicer_tutorial"], capture_output=True, text=True, timeout=10,
+                                 check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+changes" if changed else "")
+
+
 def describe_device(device: torch.device) -> str:
     """A readable name of the device, e.g. ``"cuda: NVIDIA H200"`` or ``"cpu (2 threads)"``."""
     if device.type == "cuda":
@@ -56,11 +76,12 @@ def describe_device(device: torch.device) -> str:
 
 
 def provenance(device: torch.device, command: list[str] | None = None) -> dict[str, Any]:
-    """Command line, device, versions and UTC date of a run."""
+    """Command line, device, versions, the package's git commit and the UTC date of a run."""
     return {
         "command": shlex.join(command if command is not None else [Path(sys.argv[0]).name, *sys.argv[1:]]),
         "device": describe_device(device),
         "versions": versions(),
+        "commit": source_commit(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
 
@@ -99,10 +120,20 @@ def record(
 
 
 def save(result: dict[str, Any], path: str | Path) -> Path:
-    """Write a result as indented JSON (folders made as needed)."""
+    """Write a result as indented JSON, atomically (folders made as needed).
+
+    The text goes to a temporary file beside ``path`` that is then renamed over it, so a
+    run killed while writing leaves the old file (or none), never half of a new one.
+    """
     path = Path(path)
+    text = json.dumps(result, indent=2, default=str) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
     return path
 
 

@@ -265,7 +265,7 @@ def test_load_dominoes_uses_the_preset(shipped_dir, tiny_presets) -> None:
 
 def test_provenance_fields() -> None:
     prov = results.provenance(torch.device("cpu"), ["python", "-m", "splicer_tutorial", "run", "--out", "a b.json"])
-    assert set(prov) == {"command", "device", "versions", "date"}
+    assert set(prov) == {"command", "device", "versions", "commit", "date"}
     assert prov["command"] == "python -m splicer_tutorial run --out 'a b.json'"  # shell-quoted
     assert prov["device"] == f"cpu ({torch.get_num_threads()} threads)"
     for name in ("python", "torch", "kornia", "numpy", "scikit-learn", "splicer-tutorial"):

@@ -1,0 +1,151 @@
+"""The named plans of ``python -m splicer_tutorial sweep --plan NAME``.
+
+Each plan is a list of lines in the sweep's plan format (see :mod:`splicer_tutorial.sweep`):
+a result name, relative to the results folder, then the ``run`` arguments, with ``{seed}``
+for the seed. Lines come in order of importance: a sweep with a time budget does the first
+ones first. ``python -m splicer_tutorial sweep --plan NAME --list`` prints a plan with the
+state of each run.
+
+* ``full``: every full-mode run the book reads (GPU), the central claim first;
+* ``scale``: when does suppression appear on MNIST-CIFAR? The fast preset with one knob
+  turned at a time (epochs, width, resolution, data), baseline, CIFAR-only and SpliCER
+  at each point (CPU);
+* ``cpu``: chapter 7's contenders at the CPU point of the scale study (CPU).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from . import randbits
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A named plan: what it is for, its lines and the seeds it runs by default."""
+
+    description: str
+    lines: Callable[[], list[str]]
+    seeds: tuple[int, ...]
+
+
+# ------------------------------------------------------------------------- full mode
+
+
+def _full() -> list[str]:
+    mode = "--mode full"
+    dominoes = lambda name, args: f"dominoes-{name}-s{{seed}}.json {mode} {args} --seed {{seed}}"  # noqa: E731
+    lines = [
+        # 1. the book's central claim: the SimCLR baseline, SpliCER, and CIFAR-only
+        dominoes("simclr-baseline", "--method simclr --curve-every 10"),
+        dominoes("simclr-splicer", "--method simclr --variant splicer"),
+        dominoes("simclr-cifar_only", "--method simclr --reference cifar_only"),
+        dominoes("simclr-random_init", "--method simclr --reference random_init"),
+        # 2. the alternatives to SpliCER's chunks, and the other reference
+        *(dominoes(f"simclr-{v}", f"--method simclr --variant {v}") for v in ("sigma_je", "average", "separate")),
+        dominoes("simclr-mnist_only", "--method simclr --reference mnist_only"),
+        # 3. VICReg
+        dominoes("vicreg-baseline", "--method vicreg --curve-every 10"),
+        *(dominoes(f"vicreg-{v}", f"--method vicreg --variant {v}")
+          for v in ("splicer", "sigma_je", "average", "separate")),
+        *(dominoes(f"vicreg-{r}", f"--method vicreg --reference {r}") for r in ("cifar_only", "mnist_only")),
+    ]
+    # 4. the multi-channel chapters, histology, and supervised dominoes
+    channel = lambda name, args: f"{name}-s{{seed}}.json {mode} {args} --seed {{seed}}"  # noqa: E731
+    lines += [
+        channel("multiplex-baseline", "--dataset multiplex"),
+        channel("multiplex-splicer", "--dataset multiplex --variant splicer"),
+        channel("multiplex-splicer-lam3", "--dataset multiplex --variant splicer --lam 3"),
+        channel("multiplex-separate", "--dataset multiplex --variant separate"),
+        channel("multiplex-without_nuisance", "--dataset multiplex --reference only:DAPI+membrane+CD3+CD4+CD8+CD20"),
+        channel("multiplex-random_init", "--dataset multiplex --reference random_init"),
+        channel("multispectral-baseline", "--dataset multispectral"),
+        channel("multispectral-splicer", "--dataset multispectral --variant splicer"),
+        *(channel(f"multispectral-splicer-{by}", f"--dataset multispectral --variant splicer --allocate {by}")
+          for by in ("variance", "probe")),
+        channel("multispectral-without_visible",
+                "--dataset multispectral --reference only:B1+B5+B6+B7+B8+B8A+B9+B10+B11+B12"),
+        channel("multispectral-random_init", "--dataset multispectral --reference random_init"),
+        channel("channel_toy-baseline", "--dataset channel_toy"),
+        channel("channel_toy-splicer-groups", "--dataset channel_toy --variant splicer --groups code+digit,fashion+object"),
+        channel("channel_toy-splicer-channels", "--dataset channel_toy --variant splicer"),
+        channel("channel_toy-only_hard", "--dataset channel_toy --reference only:fashion+object"),
+        channel("channel_toy-random_init", "--dataset channel_toy --reference random_init"),
+        channel("histology-baseline", "--dataset histology"),
+        channel("histology-random_init", "--dataset histology --reference random_init"),
+        *(channel(f"histology-splicer-{masks.replace(':', '')}", f"--dataset histology --variant splicer --masks {masks}")
+          for masks in ("ground_truth", "classical", "dilate:1", "dilate:2", "erode:1", "drop:0.5", "add:1.0",
+                        "regions")),
+        channel("supervised", "--dataset binary_dominoes"),
+    ]
+    # 5. the ablations of SpliCER (SimCLR), one setting changed each, and RandBits
+    ablations = {"quarters": "--sections 2x2", "lam0.5": "--lam 0.5", "lam2": "--lam 2",
+                 "no_primary": "--no-primary", "crop": "--fill crop", "same_geometry": "--same-geometry",
+                 "block": "--projector block", "joint_pass": "--joint-pass"}
+    lines += [channel(f"ablation-{name}", f"--variant splicer {flags}") for name, flags in ablations.items()]
+    grid = randbits.PRESETS["full"]["grid"]
+    for temperature in grid["temperatures"]:
+        lines += [channel(f"randbits-b{b}-t{temperature}", f"--dataset randbits --bits {b} --temperature {temperature}")
+                  for b in grid["bits"]]
+    for b in grid["bits"]:
+        lines.append(channel(f"randbits-b{b}-random_init", f"--dataset randbits --bits {b} --reference random_init"))
+        if b:
+            lines += [channel(f"randbits-{v}-b{b}-t0.2", f"--dataset randbits --bits {b} --temperature 0.2 --variant {v}")
+                      for v in ("splicer", "sigma_je")]
+    return lines
+
+
+# ------------------------------------------------------------- the CPU scale study
+
+#: The points of the scale study, in the order they run: (epochs, width, resolution,
+#: dominoes per class). The fast preset is (8, 16, half, 200).
+SCALE_POINTS: tuple[tuple[int, int, str, int], ...] = (
+    (64, 32, "half", 200),
+    (64, 16, "half", 200),
+    (8, 16, "half", 200),
+    (16, 16, "half", 200),
+    (32, 16, "half", 200),
+    (128, 16, "half", 200),
+    (64, 64, "half", 200),
+    (64, 16, "full", 200),
+    (64, 16, "half", 800),
+    (256, 16, "half", 200),
+)
+#: The runs at each point: name -> run arguments.
+SCALE_RUNS = {"baseline": "", "cifar_only": "--reference cifar_only", "splicer": "--variant splicer"}
+
+
+def scale_point_name(epochs: int, width: int, resolution: str, per_class: int) -> str:
+    """A point's part of a result name, e.g. ``"e64-w32-half-n200"``."""
+    return f"e{epochs}-w{width}-{resolution}-n{per_class}"
+
+
+def scale_line(run: str, args: str, point: tuple[int, int, str, int], method: str = "simclr") -> str:
+    """The plan line of one run (fast mode) at one point of the scale study."""
+    epochs, width, resolution, per_class = point
+    knobs = f"--epochs {epochs} --width {width} --resolution {resolution} --per-class {per_class}"
+    name = run if method == "simclr" else f"{method}-{run}"
+    return " ".join(f"scale/dominoes-{name}-{scale_point_name(*point)}-s{{seed}}.json --mode fast --method {method} "
+                    f"{args} {knobs} --no-knn --seed {{seed}}".split())
+
+
+def _scale() -> list[str]:
+    return [scale_line(run, args, point) for point in SCALE_POINTS for run, args in SCALE_RUNS.items()]
+
+
+#: Where the CPU reproduction runs: the first point of the scale study.
+CPU_POINT = SCALE_POINTS[0]
+
+
+def _cpu() -> list[str]:
+    contenders = {**SCALE_RUNS, **{v: f"--variant {v}" for v in ("sigma_je", "average", "separate")}}
+    return [*(scale_line(run, args, CPU_POINT) for run, args in contenders.items()),
+            *(scale_line(run, SCALE_RUNS[run], CPU_POINT, "vicreg") for run in ("baseline", "splicer"))]
+
+
+PLANS: dict[str, Plan] = {
+    "full": Plan("every full-mode run the book reads (GPU), the central claim first", _full, (0, 1, 2)),
+    "scale": Plan("MNIST-CIFAR suppression against training compute on the CPU", _scale, (0, 1, 2)),
+    "cpu": Plan("chapter 7's contenders at the CPU point of the scale study", _cpu, (0, 1, 2)),
+}
