@@ -75,6 +75,13 @@ def _parser() -> argparse.ArgumentParser:
                      help="dominoes: fraction of matched training pairs (default 1)")
     run.add_argument("--lam", type=float, default=None, help="weight of the component terms")
     run.add_argument("--no-primary", action="store_true", help="drop the primary two-view term")
+    run.add_argument("--component-term", choices=losses.COMPONENT_TERMS, default=None,
+                     help="the component terms' loss: base (the method's own; default) or cross (a cross-view "
+                          "InfoNCE, chunk against component only, SimCLR)")
+    run.add_argument("--component-temperature", type=_temperature, default=None,
+                     help="the component terms' temperature (default: --temperature)")
+    run.add_argument("--component-projector", choices=("own", "shared"), default=None,
+                     help="own: components get a projector of chunk width (default); shared: the primary's")
     run.add_argument("--fill", choices=("zero", "crop"), default=None)
     run.add_argument("--sections", type=_pair, default=None, metavar="RxC",
                      help="components: a rows x cols grid of sections (2x1: halves, 2x2: quarters)")
@@ -118,6 +125,8 @@ def _parser() -> argparse.ArgumentParser:
                            "name then the run arguments, with {seed} for the seed")
     many.add_argument("--seeds", type=_seeds, default=None, metavar="0,1,2",
                       help="the seeds, e.g. 0,1,2 or 0-4 (default: the named plan's; 0,1,2 for a file)")
+    many.add_argument("--by-seed", action="store_true",
+                      help="run seed by seed (every line for the first seed, then the next) instead of line by line")
     many.add_argument("--jobs", type=_positive, default=1, help="runs at once, each its own process (default 1)")
     many.add_argument("--threads", type=_positive, default=None,
                       help="CPU threads per run (default: this machine's threads split over the jobs)")
@@ -184,6 +193,17 @@ def _seeds(text: str) -> tuple[int, ...]:
     return seeds
 
 
+def _temperature(text: str) -> float:
+    """``"0.5"`` -> 0.5; a positive, finite temperature."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number like 0.2, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive, finite temperature like 0.2, got {text!r}")
+    return value
+
+
 def _seconds(text: str) -> float:
     """``"540"`` -> 540.0; a positive, finite number of seconds."""
     try:
@@ -227,6 +247,9 @@ def _ssl_overrides(args: argparse.Namespace) -> dict:
         "chunk_sizes": args.chunk_sizes,
         "backbone": args.backbone,
         "width": args.width,
+        "component_term": args.component_term,
+        "component_temperature": args.component_temperature,
+        "component_projector": args.component_projector,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.no_primary:
@@ -337,7 +360,7 @@ def _plan(args: argparse.Namespace) -> list[sweep.PlannedRun]:
     """The runs of ``--plan``: a named plan or a plan file."""
     if args.plan in plans.PLANS:
         plan = plans.PLANS[args.plan]
-        return sweep.parse_plan(plan.lines(), args.seeds or plan.seeds, source=f"plan {args.plan}")
+        return sweep.parse_plan(plan.lines(), args.seeds or plan.seeds, source=f"plan {args.plan}", by_seed=args.by_seed)
     path = Path(args.plan)
     if not path.is_file():
         raise ValueError(f"--plan {args.plan} is neither a named plan ({', '.join(plans.PLANS)}) nor a file; "
@@ -346,7 +369,7 @@ def _plan(args: argparse.Namespace) -> list[sweep.PlannedRun]:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as error:
         raise ValueError(f"--plan {args.plan} cannot be read ({error}); check the file.") from None
-    return sweep.parse_plan(text.splitlines(), args.seeds or (0, 1, 2), source=str(path))
+    return sweep.parse_plan(text.splitlines(), args.seeds or (0, 1, 2), source=str(path), by_seed=args.by_seed)
 
 
 def _interrupt(signum: int, frame) -> None:

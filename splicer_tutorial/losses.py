@@ -8,6 +8,9 @@ The SpliCER family wraps any two-argument base loss ``L(a, b)``:
 * :class:`SigmaJELoss` aligns the whole primary embedding to every component (no chunks);
 * :class:`AverageTargetLoss` aligns the whole embedding to the average of the components.
 
+Their component terms use the base loss, or another two-argument loss such as
+:class:`CrossViewInfoNCELoss` (``component=``).
+
 All three keep the ordinary two-view term on the primary image unless
 ``keep_primary=False``.
 """
@@ -62,6 +65,37 @@ class NTXentLoss(nn.Module):
         return F.cross_entropy(logits, positives)
 
 
+class CrossViewInfoNCELoss(nn.Module):
+    """A cross-view InfoNCE: each embedding of one set against the whole other set only.
+
+    For N pairs (a_i, b_i) with cosine similarity ``s`` and temperature ``t``,
+
+        L = 1/2 * mean_i [ -log( exp(s(a_i, b_i) / t) / sum_j exp(s(a_i, b_j) / t) )
+                         + -log( exp(s(b_i, a_i) / t) / sum_j exp(s(b_i, a_j) / t) ) ]
+
+    Unlike :class:`NTXentLoss`, the negatives of ``a_i`` are the other b's only, never the
+    other a's: an N x N batch-by-batch term, the form the SpliCER authors' earlier code
+    (TriDeNT) used, at temperature 0.5, to register a component to the primary image.
+    When every embedding is the same, the loss is ``log(N)``.
+
+    Example::
+
+        loss = CrossViewInfoNCELoss(temperature=0.5)(chunk, component)   # both (N, D)
+    """
+
+    def __init__(self, temperature: float = 0.5) -> None:
+        super().__init__()
+        if not 0 < temperature < float("inf"):
+            raise ValueError(f"temperature must be a positive number, got {temperature}.")
+        self.temperature = temperature
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        _check_pair(a, b)
+        logits = F.normalize(a, dim=1) @ F.normalize(b, dim=1).T / self.temperature
+        targets = torch.arange(a.shape[0], device=a.device)
+        return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2
+
+
 def invariance_term(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
     """VICReg invariance: the mean squared distance between the two views' embeddings."""
     return F.mse_loss(z1, z2)
@@ -107,13 +141,20 @@ class VICRegLoss(nn.Module):
 
 
 class _ComponentLoss(nn.Module):
-    """Shared machinery: the primary two-view term plus weighted component terms."""
+    """Shared machinery: the primary two-view term plus weighted component terms.
 
-    def __init__(self, base: nn.Module, num_components: int, lam: float = 1.0, keep_primary: bool = True) -> None:
+    ``component`` is the loss of the component terms (default: ``base``, the primary's).
+    """
+
+    def __init__(
+        self, base: nn.Module, num_components: int, lam: float = 1.0, keep_primary: bool = True,
+        component: nn.Module | None = None,
+    ) -> None:
         super().__init__()
         if num_components < 1:
             raise ValueError(f"num_components must be >= 1, got {num_components}.")
         self.base, self.num_components = base, num_components
+        self.component = base if component is None else component
         self.lam, self.keep_primary = lam, keep_primary
 
     def component_dim(self, proj_dim: int) -> int:
@@ -159,7 +200,11 @@ class SpliCERLoss(_ComponentLoss):
 
     ``chunk_sizes`` gives unequal chunks (they must add up to D); the component embeddings
     are then as wide as the largest chunk and component k uses its first ``chunk_sizes[k]``
-    dimensions.
+    dimensions. Component embeddings as wide as z (components through the primary
+    projector) register their own chunk k to chunk k of z.
+
+    ``component`` replaces the base loss in the component terms (e.g. a
+    :class:`CrossViewInfoNCELoss` at temperature 0.5); the primary term keeps ``base``.
 
     Example::
 
@@ -174,8 +219,9 @@ class SpliCERLoss(_ComponentLoss):
         lam: float = 1.0,
         keep_primary: bool = True,
         chunk_sizes: Sequence[int] | None = None,
+        component: nn.Module | None = None,
     ) -> None:
-        super().__init__(base, num_components, lam, keep_primary)
+        super().__init__(base, num_components, lam, keep_primary, component)
         if chunk_sizes is not None:
             chunk_sizes = tuple(int(c) for c in chunk_sizes)
             if len(chunk_sizes) != num_components or min(chunk_sizes) < 1:
@@ -205,13 +251,17 @@ class SpliCERLoss(_ComponentLoss):
 
     def register(self, z: torch.Tensor, components: torch.Tensor) -> torch.Tensor:
         sizes = self.sizes(z.shape[1])
-        if components.shape[2] != max(sizes):
-            raise ValueError(
-                f"each component embedding must have {max(sizes)} dimensions (the largest chunk), "
-                f"got {components.shape[2]}."
-            )
         chunks = z.split(list(sizes), dim=1)
-        return sum(self.base(chunks[k], components[:, k, : sizes[k]]) for k in range(self.num_components))
+        if components.shape[2] == max(sizes):  # a component projector as wide as the largest chunk
+            targets = [components[:, k, : sizes[k]] for k in range(self.num_components)]
+        elif components.shape[2] == z.shape[1]:  # the primary projector: component k's own chunk k
+            targets = [c[:, k] for k, c in enumerate(components.split(list(sizes), dim=2))]
+        else:
+            raise ValueError(
+                f"each component embedding must have {max(sizes)} dimensions (the largest chunk) or "
+                f"{z.shape[1]} (the primary projector's, of which chunk k is used), got {components.shape[2]}."
+            )
+        return sum(self.component(chunks[k], targets[k]) for k in range(self.num_components))
 
 
 class SigmaJELoss(_ComponentLoss):
@@ -223,7 +273,7 @@ class SigmaJELoss(_ComponentLoss):
     def register(self, z: torch.Tensor, components: torch.Tensor) -> torch.Tensor:
         if components.shape[2] != z.shape[1]:
             raise ValueError(f"components must have D = {z.shape[1]} dimensions, got {components.shape[2]}.")
-        return sum(self.base(z, components[:, k]) for k in range(self.num_components))
+        return sum(self.component(z, components[:, k]) for k in range(self.num_components))
 
 
 class AverageTargetLoss(_ComponentLoss):
@@ -235,7 +285,7 @@ class AverageTargetLoss(_ComponentLoss):
     def register(self, z: torch.Tensor, components: torch.Tensor) -> torch.Tensor:
         if components.shape[2] != z.shape[1]:
             raise ValueError(f"components must have D = {z.shape[1]} dimensions, got {components.shape[2]}.")
-        return self.base(z, components.mean(dim=1))
+        return self.component(z, components.mean(dim=1))
 
 
 class SeparateLoss(nn.Module):
@@ -276,6 +326,10 @@ VARIANTS = {
 }
 
 
+#: The forms of the component term: the method's own loss, or a cross-view InfoNCE.
+COMPONENT_TERMS = ("base", "cross")
+
+
 def make_loss(
     method: str,
     variant: str = "baseline",
@@ -284,18 +338,36 @@ def make_loss(
     lam: float = 1.0,
     keep_primary: bool = True,
     chunk_sizes: Sequence[int] | None = None,
+    component_term: str = "base",
+    component_temperature: float | None = None,
 ) -> nn.Module:
     """A loss by name: ``method`` in {simclr, vicreg}, ``variant`` in {baseline, splicer, sigma_je,
     average, separate}. ``lam`` and ``keep_primary`` apply to splicer, sigma_je and average;
-    ``chunk_sizes`` (unequal chunks) to splicer only."""
+    ``chunk_sizes`` (unequal chunks) to splicer only.
+
+    ``component_term`` sets the loss of the component terms of splicer, sigma_je and
+    average: ``"base"`` (the method's own, e.g. the 2N-view NT-Xent) or ``"cross"``
+    (:class:`CrossViewInfoNCELoss`, SimCLR only), at ``component_temperature`` (default:
+    ``temperature``).
+    """
     if method not in METHODS:
         raise ValueError(f"method is {method!r}; use one of {sorted(METHODS)}.")
     if variant not in VARIANTS:
         raise ValueError(f"variant is {variant!r}; use one of {sorted(VARIANTS)}.")
+    if component_term not in COMPONENT_TERMS:
+        raise ValueError(f"component_term is {component_term!r}; use one of {COMPONENT_TERMS}.")
     base = NTXentLoss(temperature) if method == "simclr" else VICRegLoss()
     wrapper = VARIANTS[variant]
     if chunk_sizes is not None and wrapper is not SpliCERLoss:
         raise ValueError(f"chunk_sizes applies to variant 'splicer' only, not {variant!r}; leave it None.")
+    if (component_term != "base" or component_temperature is not None) and wrapper in (None, SeparateLoss):
+        raise ValueError(f"component_term and component_temperature apply to the component variants "
+                         f"(splicer, sigma_je, average), not {variant!r}; leave them at their defaults.")
+    if method == "vicreg" and (component_term != "base" or component_temperature is not None):
+        raise ValueError("VICReg has no temperature and no cross-view form; leave component_term='base' and "
+                         "component_temperature=None with method 'vicreg'.")
+    t = temperature if component_temperature is None else component_temperature
+    component = {"base": NTXentLoss(t) if method == "simclr" else base, "cross": CrossViewInfoNCELoss(t)}[component_term]
     if wrapper is None:
         return base
     if wrapper is SeparateLoss:
@@ -306,8 +378,9 @@ def make_loss(
             )
         return SeparateLoss(base, num_components)
     if wrapper is SpliCERLoss:
-        return SpliCERLoss(base, num_components, lam=lam, keep_primary=keep_primary, chunk_sizes=chunk_sizes)
-    return wrapper(base, num_components, lam=lam, keep_primary=keep_primary)
+        return SpliCERLoss(base, num_components, lam=lam, keep_primary=keep_primary, chunk_sizes=chunk_sizes,
+                           component=component)
+    return wrapper(base, num_components, lam=lam, keep_primary=keep_primary, component=component)
 
 
 def allocate_chunks(scores: Sequence[float], proj_dim: int, minimum: int = 1) -> tuple[int, ...]:

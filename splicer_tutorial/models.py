@@ -197,7 +197,8 @@ class SSLModel(nn.Module):
     takes components (B, K, C, h, w), runs them through the *same* encoder in one batched
     pass and returns (B, K, component_dim). ``projector_blocks=K`` makes the primary
     projector's last layer block-diagonal (chunk k of z from hidden group k only);
-    ``block_all=True`` makes all its layers so.
+    ``block_all=True`` makes all its layers so. ``share_projector=True`` projects the
+    components with the primary projector instead of one of their own: (B, K, proj_dim).
     """
 
     def __init__(
@@ -208,12 +209,17 @@ class SSLModel(nn.Module):
         component_dim: int | None = None,
         projector_blocks: int = 1,
         block_all: bool = False,
+        share_projector: bool = False,
     ) -> None:
         super().__init__()
+        if share_projector and component_dim:
+            raise ValueError("share_projector=True projects components with the primary projector; "
+                             "leave component_dim None.")
         self.encoder = encoder
         self.projector = mlp(encoder.out_dim, hidden_dim, proj_dim, blocks=projector_blocks, block_all=block_all)
         self.component_projector = (
-            mlp(encoder.out_dim, hidden_dim, component_dim) if component_dim else None
+            mlp(encoder.out_dim, hidden_dim, component_dim) if component_dim
+            else self.projector if share_projector else None
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,10 @@ state of each run.
 * ``scale``: when does suppression appear on MNIST-CIFAR? The fast preset with one knob
   turned at a time (epochs, width, resolution, data), baseline, CIFAR-only and SpliCER
   at each point (CPU);
-* ``cpu``: chapter 7's contenders at the CPU point of the scale study (CPU).
+* ``cpu``: chapter 7's contenders at the CPU point of the scale study (CPU);
+* ``design``: the design choices the paper leaves open (form and temperature of the
+  component term, component projector, lambda, zero-fill or crop, shared geometry),
+  one change to SpliCER each, at the CPU point (CPU).
 """
 
 from __future__ import annotations
@@ -121,13 +124,14 @@ def scale_point_name(epochs: int, width: int, resolution: str, per_class: int) -
     return f"e{epochs}-w{width}-{resolution}-n{per_class}"
 
 
-def scale_line(run: str, args: str, point: tuple[int, int, str, int], method: str = "simclr") -> str:
+def scale_line(run: str, args: str, point: tuple[int, int, str, int], method: str = "simclr",
+               folder: str = "scale") -> str:
     """The plan line of one run (fast mode) at one point of the scale study."""
     epochs, width, resolution, per_class = point
     knobs = f"--epochs {epochs} --width {width} --resolution {resolution} --per-class {per_class}"
     name = run if method == "simclr" else f"{method}-{run}"
-    return " ".join(f"scale/dominoes-{name}-{scale_point_name(*point)}-s{{seed}}.json --mode fast --method {method} "
-                    f"{args} {knobs} --no-knn --seed {{seed}}".split())
+    return " ".join(f"{folder}/dominoes-{name}-{scale_point_name(*point)}-s{{seed}}.json --mode fast "
+                    f"--method {method} {args} {knobs} --no-knn --seed {{seed}}".split())
 
 
 def _scale() -> list[str]:
@@ -144,8 +148,28 @@ def _cpu() -> list[str]:
             *(scale_line(run, SCALE_RUNS[run], CPU_POINT, "vicreg") for run in ("baseline", "splicer"))]
 
 
+#: The design choices the paper leaves open, each one change to SpliCER's defaults, in the
+#: order they run: name -> run arguments.
+DESIGN_CHOICES = {
+    "cross-t0.5": "--component-term cross --component-temperature 0.5",
+    "shared_projector": "--component-projector shared",
+    "lam2": "--lam 2",
+    "crop": "--fill crop",
+    "t0.5": "--component-temperature 0.5",
+    "cross-t0.2": "--component-term cross",
+    "same_geometry": "--same-geometry",
+    "lam0.5": "--lam 0.5",
+}
+
+
+def _design() -> list[str]:
+    return [scale_line(f"splicer-{name}", f"--variant splicer {args}", CPU_POINT, folder="design")
+            for name, args in DESIGN_CHOICES.items()]
+
+
 PLANS: dict[str, Plan] = {
     "full": Plan("every full-mode run the book reads (GPU), the central claim first", _full, (0, 1, 2)),
     "scale": Plan("MNIST-CIFAR suppression against training compute on the CPU", _scale, (0, 1, 2)),
     "cpu": Plan("chapter 7's contenders at the CPU point of the scale study", _cpu, (0, 1, 2)),
+    "design": Plan("SpliCER's open design choices at the CPU point, one change each", _design, (0, 1, 2)),
 }

@@ -73,10 +73,12 @@ class PlannedRun:
         return shlex.join([self.out, *self.args])
 
 
-def parse_plan(lines: Iterable[str], seeds: Sequence[int], source: str = "plan") -> list[PlannedRun]:
+def parse_plan(lines: Iterable[str], seeds: Sequence[int], source: str = "plan",
+               by_seed: bool = False) -> list[PlannedRun]:
     """The runs of a plan's lines, in order; a line with ``{seed}`` gives one run per seed.
 
-    Runs are ordered line by line, and within a line by seed. Raises ``ValueError``,
+    Runs are ordered line by line, and within a line by seed; with ``by_seed``, seed by
+    seed (every line for the first seed, then every line for the next). Raises ``ValueError``,
     naming the line, for a line without arguments, a result name that is not a relative
     ``.json`` path, arguments that ``run`` rejects, or two runs writing one file.
     """
@@ -97,14 +99,15 @@ def parse_plan(lines: Iterable[str], seeds: Sequence[int], source: str = "plan")
                              ".json (it is placed in the results folder).")
         if "--out" in args or any(a.startswith("--out=") for a in args):
             raise ValueError(f"{source} line {number}: leave --out out; the first word names the result file.")
-        for seed in (seeds if "{seed}" in text else [None]):
+        for rank, seed in enumerate(seeds if "{seed}" in text else [None]):
             fill = (lambda w: w) if seed is None else (lambda w, s=seed: w.replace("{seed}", str(s)))
             planned = PlannedRun(fill(out), tuple(fill(a) for a in args))
             try:
                 run_arguments(planned.args)
             except ValueError as error:
                 raise ValueError(f"{source} line {number}: {error}") from None
-            runs.append(planned)
+            runs.append((rank if by_seed else 0, planned))
+    runs = [planned for _, planned in sorted(runs, key=lambda pair: pair[0])]  # stable: plan order within a seed
     seen: dict[str, PlannedRun] = {}
     for planned in runs:
         if planned.out in seen and seen[planned.out] != planned:

@@ -46,6 +46,7 @@ from .losses import VARIANTS, make_loss
 from .models import SeparateEncoders, SSLModel, make_encoder
 
 PROJECTORS = ("dense", "block")
+COMPONENT_PROJECTORS = ("own", "shared")
 
 
 @dataclass
@@ -70,6 +71,9 @@ class TrainConfig:
     joint_pass: bool = False  # encode views and same-shape components in one pass (shared BatchNorm statistics)
     lam: float = 1.0  # weight of the component terms
     keep_primary: bool = True  # keep the ordinary two-view term
+    component_term: str = "base"  # base (the method's own loss) | cross (cross-view InfoNCE, SimCLR)
+    component_temperature: float | None = None  # the component terms' temperature (None: temperature)
+    component_projector: str = "own"  # own (a projector of chunk width) | shared (the primary projector)
     temperature: float = 0.2
     augment: str = "rgb"  # rgb | channels
     photometric_channels: int | None = None  # jitter only the first channels (None: all)
@@ -92,6 +96,11 @@ class TrainConfig:
             raise ValueError(f"sections must be (rows, cols) of positive ints, got {self.sections!r}.")
         if self.fill not in deconstruct.FILLS:
             raise ValueError(f"fill is {self.fill!r}; use one of {deconstruct.FILLS}.")
+        if self.component_projector not in COMPONENT_PROJECTORS:
+            raise ValueError(f"component_projector is {self.component_projector!r}; use one of {COMPONENT_PROJECTORS}.")
+        if self.component_projector != "own" and self.variant in ("baseline", "separate"):
+            raise ValueError(f"component_projector applies to the component variants (splicer, sigma_je, average), "
+                             f"not {self.variant!r}; leave it 'own'.")
         if self.variant == "separate" and (self.lam != 1.0 or not self.keep_primary):
             raise ValueError(
                 "variant 'separate' has no primary term and no component weight; "
@@ -175,7 +184,7 @@ def build(config: TrainConfig, in_channels: int = 3) -> tuple[SSLModel, nn.Modul
     """The model and loss a config describes."""
     loss = make_loss(
         config.method, config.variant, config.num_components, config.temperature, config.lam, config.keep_primary,
-        config.chunk_sizes,
+        config.chunk_sizes, config.component_term, config.component_temperature,
     )
     blocks = 1 if config.projector == "dense" else config.num_components
     if config.variant == "separate":
@@ -183,9 +192,10 @@ def build(config: TrainConfig, in_channels: int = 3) -> tuple[SSLModel, nn.Modul
         encoder = SeparateEncoders(encoders, config.split)
         # K projectors side by side: chunk k of z is component k's projection
         return SSLModel(encoder, config.proj_dim, config.hidden_dim, None, config.num_components, True), loss
-    component_dim = None if config.variant == "baseline" else loss.component_dim(config.proj_dim)
+    shared = config.component_projector == "shared"
+    component_dim = None if config.variant == "baseline" or shared else loss.component_dim(config.proj_dim)
     encoder = make_encoder(config.backbone, in_channels, config.width)
-    return SSLModel(encoder, config.proj_dim, config.hidden_dim, component_dim, blocks), loss
+    return SSLModel(encoder, config.proj_dim, config.hidden_dim, component_dim, blocks, share_projector=shared), loss
 
 
 def untrained(config: TrainConfig, in_channels: int = 3) -> tuple[SSLModel, History]:

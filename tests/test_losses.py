@@ -218,9 +218,18 @@ def test_splicer_component_dim_and_indivisible_sizes(base) -> None:
         loss([rand(4, 10), rand(4, 10)], rand(4, 3, 3))
 
 
-def test_splicer_component_width_must_be_d_over_k(base) -> None:
-    with pytest.raises(ValueError, match=r"must have 4 dimensions \(the largest chunk\), got 8"):
-        SpliCERLoss(base, 2)([rand(4, 8), rand(4, 8)], rand(4, 2, 8))
+def test_splicer_component_width_must_be_d_over_k_or_d(base) -> None:
+    with pytest.raises(ValueError, match=r"must have 4 dimensions \(the largest chunk\) or 8 .* got 5"):
+        SpliCERLoss(base, 2)([rand(4, 8), rand(4, 8)], rand(4, 2, 5))
+
+
+def test_splicer_full_width_components_register_their_own_chunk(base) -> None:
+    """Components through the primary projector (B, K, D): chunk k of component k is used."""
+    z1, z2, wide = rand(6, 8), rand(6, 8), rand(6, 2, 8)
+    narrow = torch.stack([wide[:, 0, :4], wide[:, 1, 4:]], dim=1)  # (B, K, D/K)
+    loss = SpliCERLoss(base, 2)
+    assert torch.allclose(loss([z1, z2], wide), loss([z1, z2], narrow))
+    assert not torch.allclose(loss([z1, z2], wide), loss([z1, z2], wide[:, :, :4]))
 
 
 @pytest.mark.parametrize("cls", [SpliCERLoss, SigmaJELoss, AverageTargetLoss])
