@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fnmatch
 import io
 import shlex
 import signal
@@ -125,6 +126,8 @@ def _parser() -> argparse.ArgumentParser:
                            "name then the run arguments, with {seed} for the seed")
     many.add_argument("--seeds", type=_seeds, default=None, metavar="0,1,2",
                       help="the seeds, e.g. 0,1,2 or 0-4 (default: the named plan's; 0,1,2 for a file)")
+    many.add_argument("--only", default=None, metavar="GLOB",
+                      help="only the runs whose result name matches, e.g. 'dominoes-*' or 'scale/*-e64-w32-*'")
     many.add_argument("--by-seed", action="store_true",
                       help="run seed by seed (every line for the first seed, then the next) instead of line by line")
     many.add_argument("--jobs", type=_positive, default=1, help="runs at once, each its own process (default 1)")
@@ -378,6 +381,10 @@ def _interrupt(signum: int, frame) -> None:
 
 def _sweep(args: argparse.Namespace) -> int:
     plan = _plan(args)
+    if args.only is not None:
+        plan = [planned for planned in plan if fnmatch.fnmatchcase(planned.out, args.only)]
+        if not plan:
+            raise ValueError(f"--only {args.only} matches no run of --plan {args.plan}; see --list for the names.")
     folder = Path(args.results) if args.results else results.results_dir()
     if args.list:
         for planned, state in sweep.status(plan, folder).items():

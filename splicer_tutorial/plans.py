@@ -7,6 +7,8 @@ ones first. ``python -m splicer_tutorial sweep --plan NAME --list`` prints a pla
 state of each run.
 
 * ``full``: every full-mode run the book reads (GPU), the central claim first;
+* ``fast``: every fast-mode run the chapters make live, five seeds (CPU), read by the
+  chapters for their error bars;
 * ``scale``: when does suppression appear on MNIST-CIFAR? The fast preset with one knob
   turned at a time (epochs, width, resolution, data), baseline, CIFAR-only and SpliCER
   at each point (CPU);
@@ -99,6 +101,77 @@ def _full() -> list[str]:
     return lines
 
 
+# ------------------------------------------------------------------------- fast mode
+
+
+def _fast() -> list[str]:
+    """Every fast-mode run the chapters make live, by its content; seed 0 is the chapter's own run.
+
+    Lines a chapter shares with another (chapter 3's SimCLR is also chapters 1 and 7's
+    baseline) are one run. Most important first: the dominoes, RandBits, the multi-channel
+    sets, histology, then the ablations and supervised dominoes.
+    """
+    line = lambda name, args: f"fast/{name}-s{{seed}}.json --mode fast {args} --seed {{seed}}"  # noqa: E731
+    lines = [
+        # chapters 1, 3 and 7: dominoes
+        line("dominoes-simclr-baseline", "--method simclr --curve-every 2"),
+        line("dominoes-simclr-cifar_only", "--method simclr --reference cifar_only --no-knn"),
+        line("dominoes-simclr-splicer", "--method simclr --variant splicer --no-knn"),
+        line("dominoes-simclr-random_init", "--method simclr --reference random_init"),
+        line("dominoes-simclr-mnist_only", "--method simclr --reference mnist_only --no-knn"),
+        line("dominoes-vicreg-baseline", "--method vicreg --no-knn"),
+        *(line(f"dominoes-simclr-{v}", f"--method simclr --variant {v} --no-knn")
+          for v in ("sigma_je", "average", "separate")),
+        line("dominoes-vicreg-splicer", "--method vicreg --variant splicer --no-knn"),
+    ]
+    # chapter 4: RandBits, bits x temperature and a random encoder per bit count; chapter 9:
+    # the channel split at the temperature of strongest suppression
+    grid = randbits.PRESETS["fast"]["grid"]
+    for b in grid["bits"]:
+        lines.append(line(f"randbits-b{b}-random_init", f"--dataset randbits --bits {b} --temperature 0.05 "
+                                                        "--reference random_init"))
+        lines += [line(f"randbits-b{b}-t{t}", f"--dataset randbits --bits {b} --temperature {t}")
+                  for t in grid["temperatures"]]
+    lines += [line(f"randbits-b{b}-t0.2-{v}", f"--dataset randbits --bits {b} --temperature 0.2 --variant {v} --no-knn")
+              for b in (2, 4, 8) for v in ("splicer", "sigma_je")]
+    # chapters 11 and 12: multiplex cells and multispectral tiles
+    lines += [
+        line("multiplex-random_init", "--dataset multiplex --reference random_init"),
+        line("multiplex-without_nuisance", "--dataset multiplex --reference only:DAPI+membrane+CD3+CD4+CD8+CD20"),
+        line("multiplex-baseline", "--dataset multiplex"),
+        line("multiplex-splicer", "--dataset multiplex --variant splicer"),
+        line("multiplex-splicer-lam3", "--dataset multiplex --variant splicer --lam 3"),
+        line("multiplex-separate", "--dataset multiplex --variant separate"),
+        line("multispectral-random_init", "--dataset multispectral --reference random_init"),
+        line("multispectral-without_visible",
+             "--dataset multispectral --reference only:B1+B5+B6+B7+B8+B8A+B9+B10+B11+B12"),
+        line("multispectral-baseline", "--dataset multispectral"),
+        line("multispectral-splicer", "--dataset multispectral --variant splicer"),
+        *(line(f"multispectral-splicer-{by}", f"--dataset multispectral --variant splicer --allocate {by}")
+          for by in ("variance", "probe")),
+    ]
+    # chapter 10: the channel toy; chapter 13: histology
+    lines += [
+        line("channel_toy-random_init", "--dataset channel_toy --reference random_init"),
+        line("channel_toy-only_hard", "--dataset channel_toy --reference only:fashion+object"),
+        line("channel_toy-baseline", "--dataset channel_toy"),
+        line("channel_toy-splicer-groups", "--dataset channel_toy --variant splicer --groups code+digit,fashion+object"),
+        line("histology-random_init", "--dataset histology --reference random_init"),
+        line("histology-baseline", "--dataset histology"),
+        *(line(f"histology-splicer-{masks.replace(':', '')}", f"--dataset histology --variant splicer --masks {masks}")
+          for masks in ("ground_truth", "dilate:2", "erode:1", "drop:0.5", "regions")),
+    ]
+    # chapter 8: the ablations, at half the fast epochs; chapter 2: supervised binary dominoes
+    ablations = {"": "", "-quarters": "--sections 2x2", "-lam0.5": "--lam 0.5", "-lam2": "--lam 2",
+                 "-no_primary": "--no-primary", "-crop": "--fill crop", "-same_geometry": "--same-geometry",
+                 "-block": "--projector block", "-joint_pass": "--joint-pass"}
+    lines += [line("dominoes-e4-simclr-baseline", "--method simclr --epochs 4 --no-knn")]
+    lines += [line(f"dominoes-e4-simclr-splicer{name}", f"--method simclr --variant splicer --epochs 4 {flags} --no-knn")
+              for name, flags in ablations.items()]
+    lines.append(line("supervised", "--dataset binary_dominoes"))
+    return [" ".join(text.split()) for text in lines]
+
+
 # ------------------------------------------------------------- the CPU scale study
 
 #: The points of the scale study, in the order they run: (epochs, width, resolution,
@@ -168,6 +241,8 @@ def _design() -> list[str]:
 
 
 PLANS: dict[str, Plan] = {
+    "fast": Plan("every fast-mode run the chapters show, five seeds; seed 0 is the chapter's own", _fast,
+                 (0, 1, 2, 3, 4)),
     "full": Plan("every full-mode run the book reads (GPU), the central claim first", _full, (0, 1, 2)),
     "scale": Plan("MNIST-CIFAR suppression against training compute on the CPU", _scale, (0, 1, 2)),
     "cpu": Plan("chapter 7's contenders at the CPU point of the scale study", _cpu, (0, 1, 2)),

@@ -378,3 +378,41 @@ def test_make_loss_errors_name_the_argument() -> None:
         make_loss("byol")
     with pytest.raises(ValueError, match=r"^variant is 'split'; use one of"):
         make_loss("simclr", "split")
+
+
+# ------------------------------------------------------- the component term's form
+
+
+def test_cross_view_infonce_known_values_and_symmetry() -> None:
+    from splicer_tutorial.losses import CrossViewInfoNCELoss
+
+    same = torch.ones(5, 3)
+    assert CrossViewInfoNCELoss(0.5)(same, same).item() == pytest.approx(math.log(5))
+    a, b = rand(6, 4), rand(6, 4)
+    loss = CrossViewInfoNCELoss(0.3)
+    assert loss(a, b).item() == pytest.approx(loss(b, a).item())
+    # matched pairs far apart from the others give a loss near zero
+    codes = torch.eye(6)
+    assert CrossViewInfoNCELoss(0.05)(codes, codes).item() < 1e-6
+    with pytest.raises(ValueError, match="temperature must be a positive number"):
+        CrossViewInfoNCELoss(float("nan"))
+
+
+def test_make_loss_component_term_and_temperature() -> None:
+    from splicer_tutorial.losses import CrossViewInfoNCELoss
+
+    loss = make_loss("simclr", "splicer", component_term="cross", component_temperature=0.5)
+    assert isinstance(loss.component, CrossViewInfoNCELoss) and loss.component.temperature == 0.5
+    assert isinstance(loss.base, NTXentLoss) and loss.base.temperature == 0.2
+    warm = make_loss("simclr", "sigma_je", component_temperature=0.7)
+    assert isinstance(warm.component, NTXentLoss) and warm.component.temperature == 0.7
+    z1, z2, c = rand(8, 16), rand(8, 16), rand(8, 2, 8)
+    plain = make_loss("simclr", "splicer")
+    assert not torch.allclose(loss([z1, z2], c), plain([z1, z2], c))
+    assert torch.allclose(loss.terms([z1, z2], c)["primary"], plain.terms([z1, z2], c)["primary"])
+    with pytest.raises(ValueError, match="component_term is 'dot'"):
+        make_loss("simclr", "splicer", component_term="dot")
+    with pytest.raises(ValueError, match="apply to the component variants .* not 'baseline'"):
+        make_loss("simclr", "baseline", component_term="cross")
+    with pytest.raises(ValueError, match="VICReg has no temperature"):
+        make_loss("vicreg", "splicer", component_temperature=0.5)

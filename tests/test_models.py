@@ -111,6 +111,15 @@ def test_embed_components_shares_the_encoder_and_is_batched() -> None:
     assert torch.allclose(together[:, 1], one_by_one, atol=1e-5)
 
 
+def test_shared_projector_projects_components_like_the_primary() -> None:
+    model = SSLModel(ConvNet(3, width=4), proj_dim=16, hidden_dim=24, share_projector=True).eval()
+    comps = torch.rand(3, 2, 3, 32, 16)
+    with torch.no_grad():
+        assert torch.allclose(model.embed_components(comps)[:, 0], model.embed(comps[:, 0]), atol=1e-5)
+    with pytest.raises(ValueError, match="leave component_dim None"):
+        SSLModel(ConvNet(3, width=4), component_dim=8, share_projector=True)
+
+
 def test_embed_components_without_projector_raises() -> None:
     model = SSLModel(ConvNet(3, width=4), proj_dim=16, hidden_dim=24)
     assert model.component_projector is None

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import pytest
 
 from splicer_tutorial import results
@@ -40,3 +44,17 @@ def test_probe_table_has_a_row_per_run() -> None:
             "splicer": {"probes": {"independent": {"a": 0.75, "b": 0.125}}}}
     assert results.probe_table(runs, ("b", "a")).splitlines() == [
         "| run | b | a |", "|---|---|---|", "| base | 0.250 | 0.500 |", "| splicer | 0.125 | 0.750 |"]
+
+
+def test_save_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "r.json"
+    results.save({"a": 1}, path)
+
+    def fail(*_):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        results.save({"a": 2}, path)
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]

@@ -191,6 +191,9 @@ def test_splicer_crop_with_same_geometry_raises(data) -> None:
     {"variant": "sigma_je"},
     {"variant": "average", "method": "vicreg"},
     {"augment": "channels", "backbone": "resnet18"},
+    {"variant": "splicer", "component_term": "cross", "component_temperature": 0.5},
+    {"variant": "splicer", "component_projector": "shared"},
+    {"variant": "average", "component_projector": "shared", "component_temperature": 0.5},
 ])
 def test_other_settings_train(data, overrides: dict) -> None:
     _, history = pretrain(data[0][:64], config(**overrides), progress=False)
@@ -308,6 +311,9 @@ def test_history_records_cost(data) -> None:
     ({"groups": ((0,), ())}, "groups must be non-empty"),
     ({"groups": ((0,), (1,)), "fill": "crop"}, "leave fill='zero' with groups"),
     ({"variant": "separate", "lam": 2.0}, "variant 'separate' has no primary term"),
+    ({"variant": "splicer", "component_projector": "tied"}, "component_projector is 'tied'; use one of"),
+    ({"component_projector": "shared"}, "component_projector applies to the component variants .* not 'baseline'"),
+    ({"component_term": "cross"}, "component_term and component_temperature apply to the component variants"),
 ])
 def test_bad_variant_settings_are_named(overrides: dict, pattern: str) -> None:
     with pytest.raises(ValueError, match=pattern):
@@ -400,3 +406,12 @@ def test_an_absent_label_is_warned_about(data) -> None:
     masks[:5] = 0  # five images without label 1
     with pytest.warns(UserWarning, match="5 of 128 images have no pixel of label 1"):
         pretrain(images, config(variant="splicer", mask_labels=2), masks=masks, device="cpu", progress=False)
+
+
+def test_shared_component_projector_is_the_primary_projector() -> None:
+    model, loss = build(config(variant="splicer", component_projector="shared"))
+    assert model.component_projector is model.projector
+    own, _ = build(config(variant="splicer"))
+    assert sum(p.numel() for p in model.parameters()) < sum(p.numel() for p in own.parameters())
+    components = torch.rand(4, 2, 3, 32, 16)
+    assert model.embed_components(components).shape == (4, 2, model.projector[-1].out_features)
