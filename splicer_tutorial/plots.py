@@ -15,6 +15,8 @@ from matplotlib.ticker import MaxNLocator
 import numpy as np
 import torch
 
+from .results import mean_se
+
 FIGURE_WIDTH = 9.0  # inches: every figure of the book is this wide
 FACTOR_COLOURS = {"digit": "#4C72B0", "object": "#DD8452"}
 
@@ -107,9 +109,10 @@ def plot_history(history, chance: float | None = None) -> plt.Figure:
     return fig
 
 
-def _mean_std(value) -> tuple[float, float]:
-    values = np.atleast_1d(np.asarray(value, dtype=float))
-    return float(values.mean()), float(values.std()) if len(values) > 1 else 0.0
+def _mean_se(value) -> tuple[float, float]:
+    """Mean and standard error of an accuracy or a list of them (one per seed)."""
+    mean, se, _ = mean_se(np.atleast_1d(np.asarray(value, dtype=float)))
+    return mean, se
 
 
 def plot_probes(
@@ -121,7 +124,7 @@ def plot_probes(
     """Grouped bars of probe accuracy: one panel per factor, a group per test split.
 
     ``runs`` is ``{run name: {split: {factor: accuracy}}}``; an accuracy may be a list
-    (one per seed), drawn as mean with a standard-deviation error bar.
+    (one per seed), drawn as mean with a standard-error bar.
     """
     names = list(runs)
     splits = list(next(iter(runs.values())))
@@ -129,7 +132,7 @@ def plot_probes(
     width = 0.8 / len(names)
     for ax, factor in zip(axes[0], factors):
         for i, name in enumerate(names):
-            stats = [_mean_std(runs[name][split][factor]) for split in splits]
+            stats = [_mean_se(runs[name][split][factor]) for split in splits]
             x = np.arange(len(splits)) + (i - (len(names) - 1) / 2) * width
             bars = ax.bar(x, [m for m, _ in stats], width, yerr=[s for _, s in stats], label=name, capsize=2)
             ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
@@ -203,7 +206,7 @@ def plot_accuracy_vs_bits(
     label: str = "SimCLR, T = {key:g}",
 ):
     """Digit accuracy against the number of bits: a line per temperature (mean, with a
-    standard-deviation band where there are several runs), an optional dashed reference
+    standard-error band where there are several runs), an optional dashed reference
     line (``{n_bits: [accuracy]}``, e.g. a random encoder) and the chance level.
 
     ``table`` is what :func:`splicer_tutorial.randbits.collect` returns; ``highlight=(n_bits, temperature)`` rings
@@ -215,11 +218,10 @@ def plot_accuracy_vs_bits(
     colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.85, max(len(table), 1)))
     for colour, (key, row) in zip(colours, table.items()):
         bits = np.array(list(row))
-        mean = np.array([np.mean(v) for v in row.values()])
-        std = np.array([np.std(v) for v in row.values()])
+        mean, se = np.array([_mean_se(v) for v in row.values()]).T
         ax.plot(bits, mean, "o-", color=colour, label=label.format(key=key))
-        if np.any(std > 0):
-            ax.fill_between(bits, mean - std, mean + std, color=colour, alpha=0.2)
+        if np.any(se > 0):
+            ax.fill_between(bits, mean - se, mean + se, color=colour, alpha=0.2)
     if reference:
         ax.plot(list(reference), [np.mean(v) for v in reference.values()], "s--", color="0.5",
                 label="random encoder")
@@ -250,7 +252,7 @@ def plot_suppression(
     ``runs`` is ``{run name: {split: {factor: accuracy or [accuracy per seed]}}}`` (as from
     :func:`splicer_tutorial.results.group_probes`); ``cells`` the (split, factor) pairs to
     draw (default: object on ``mnist_randomised``, digit on ``cifar_randomised``). Lists are
-    drawn as mean with a standard-deviation bar and the seeds as dots. The run named
+    drawn as mean with a standard-error bar and the seeds as dots. The run named
     ``reference`` (e.g. ``"simclr/cifar_only"``) is also drawn as a dashed line.
     """
     names = list(runs)
@@ -259,7 +261,7 @@ def plot_suppression(
     y = np.arange(len(names))[::-1]
     for ax, (split, factor) in zip(axes[0], cells):
         values = [runs[name].get(split, {}).get(factor, np.nan) for name in names]
-        stats = [_mean_std(v) for v in values]
+        stats = [_mean_se(v) for v in values]
         colours = ["0.55" if name == reference else FACTOR_COLOURS.get(factor, "C0") for name in names]
         ax.barh(y, [m for m, _ in stats], xerr=[s for _, s in stats], color=colours, capsize=2)
         for yi, value in zip(y, values):

@@ -15,6 +15,7 @@ import shlex
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -147,7 +148,7 @@ def group_probes(runs: list[dict[str, Any]], name: Callable[[dict], str], kind: 
     """Collect the probe accuracies of several runs (e.g. seeds) under a name per run.
 
     Returns ``{name: {split: {factor: [accuracy per run]}}}``, which
-    :func:`splicer_tutorial.plots.plot_probes` draws as mean and standard deviation.
+    :func:`splicer_tutorial.plots.plot_probes` draws as mean and standard error.
     """
     grouped: dict[str, dict] = {}
     for run in runs:
@@ -162,31 +163,76 @@ def dominoes_run_name(run: dict[str, Any]) -> str:
     return f"{run['config']['method']}/{run.get('reference') or run['config']['variant']}"
 
 
-def summarise(grouped: dict, cells: Sequence[tuple[str, str]]) -> dict[str, dict[tuple[str, str], tuple[float, float, int]]]:
-    """Mean, standard deviation and count of chosen (split, factor) cells per run name.
+# ------------------------------------------------------------- seeds and error bars
 
-    ``grouped`` is from :func:`group_probes`; a missing cell is ``(nan, nan, 0)``. The
-    standard deviation is the sample one (ddof=1), 0 for a single run.
+
+def mean_se(values: Sequence[float]) -> tuple[float, float, int]:
+    """Mean, standard error and count of one measurement over seeds.
+
+    The standard error is the sample standard deviation (ddof=1) over sqrt(n): how far the
+    mean of these seeds may sit from the mean over all seeds. It is 0 for a single value
+    (unknown, not zero: see ``n``) and the mean is nan for none.
     """
-    table: dict[str, dict] = {}
-    for name, splits in grouped.items():
-        for split, factor in cells:
-            values = np.atleast_1d(np.asarray(splits.get(split, {}).get(factor, []), dtype=float))
-            n = len(values)
-            mean = float(values.mean()) if n else float("nan")
-            std = float(values.std(ddof=1)) if n > 1 else (0.0 if n else float("nan"))
-            table.setdefault(name, {})[(split, factor)] = (mean, std, n)
-    return table
+    values = np.asarray(list(values), dtype=float)
+    n = len(values)
+    if n == 0:
+        return float("nan"), float("nan"), 0
+    se = float(values.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
+    return float(values.mean()), se, n
 
 
-def _percent(mean: float, std: float, n: int) -> str:
+@dataclass(frozen=True)
+class Comparison:
+    """The difference of two measurements over seeds, ``a - b``, and whether seeds resolve it.
+
+    ``se`` is the standard error of the difference, sqrt(se_a^2 + se_b^2) (the seeds of a
+    and b treated as independent, which is conservative). The difference is *resolved*
+    when both sides have at least 2 seeds and ``|difference| > 2 se``; otherwise the book
+    calls it "not resolved at this scale" and does not interpret it.
+    """
+
+    difference: float
+    se: float
+    n: tuple[int, int]
+
+    @property
+    def resolved(self) -> bool:
+        return min(self.n) >= 2 and abs(self.difference) > 2 * self.se
+
+    def verdict(self) -> str:
+        """``"resolved"`` or ``"not resolved at this scale"``."""
+        return "resolved" if self.resolved else "not resolved at this scale"
+
+    def text(self, scale: float = 100, unit: str = " points", digits: int = 1) -> str:
+        """E.g. ``"+3.5 ± 0.8 points (resolved)"``; ``scale=100`` turns accuracies into points."""
+        return (f"{scale * self.difference:+.{digits}f} ± {scale * self.se:.{digits}f}{unit} "
+                f"({self.verdict()})")
+
+
+def compare(a: Sequence[float], b: Sequence[float]) -> Comparison:
+    """``a - b`` over seeds (each a list with one value per seed); see :class:`Comparison`."""
+    mean_a, se_a, n_a = mean_se(a)
+    mean_b, se_b, n_b = mean_se(b)
+    return Comparison(mean_a - mean_b, float(np.hypot(se_a, se_b)), (n_a, n_b))
+
+
+def summarise(grouped: dict, cells: Sequence[tuple[str, str]]) -> dict[str, dict[tuple[str, str], tuple[float, float, int]]]:
+    """Mean, standard error and count (:func:`mean_se`) of chosen (split, factor) cells per run name.
+
+    ``grouped`` is from :func:`group_probes`; a missing cell is ``(nan, nan, 0)``.
+    """
+    return {name: {(split, factor): mean_se(splits.get(split, {}).get(factor, [])) for split, factor in cells}
+            for name, splits in grouped.items()}
+
+
+def _percent(mean: float, se: float, n: int) -> str:
     if n == 0:
         return "–"
-    return f"{100 * mean:.1f} ± {100 * std:.1f} ({n})" if n > 1 else f"{100 * mean:.1f} (1)"
+    return f"{100 * mean:.1f} ± {100 * se:.1f} ({n})" if n > 1 else f"{100 * mean:.1f} (1)"
 
 
 def markdown_table(summary: dict, extra: dict[str, dict[str, str]] | None = None) -> str:
-    """A Markdown table of :func:`summarise`'s output: ``mean ± std (n)`` in percent.
+    """A Markdown table of :func:`summarise`'s output: ``mean ± SE (n seeds)`` in percent.
 
     ``extra`` adds columns: ``{column title: {run name: text}}`` (e.g. the paper's numbers).
     """

@@ -463,18 +463,15 @@ def run_supervised(
 
 
 def summarise(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, tuple[float, float, int]]]:
-    """Mean, standard deviation and count over runs of every ``auc`` and ``accuracy`` entry.
+    """Mean, standard error and count (:func:`splicer_tutorial.results.mean_se`) over runs of
+    every ``auc`` and ``accuracy`` entry.
 
-    Returns ``{"auc/object": {variant: (mean, std, n)}, "auc/digit": ..., "accuracy/object": ...,
-    "accuracy/digit": ...}`` (std 0 for a single run).
+    Returns ``{"auc/object": {variant: (mean, se, n)}, "auc/digit": ..., "accuracy/object": ...,
+    "accuracy/digit": ...}`` (se 0 for a single run).
     """
     out: dict[str, dict[str, tuple[float, float, int]]] = {}
     for metric in ("auc", "accuracy"):
         for factor in ("object", "digit"):
-            table = {}
-            for variant in TEST_VARIANTS:
-                values = np.array([r[metric][variant][factor] for r in runs], dtype=float)
-                if len(values):
-                    table[variant] = (float(values.mean()), float(values.std()), len(values))
-            out[f"{metric}/{factor}"] = table
+            out[f"{metric}/{factor}"] = {variant: results_module.mean_se([r[metric][variant][factor] for r in runs])
+                                         for variant in TEST_VARIANTS if runs}
     return out

@@ -29,14 +29,32 @@ def test_summarise_and_markdown_table() -> None:
                "b": {"mnist_randomised": {"object": [0.4]}}}
     cells = (("mnist_randomised", "object"), ("cifar_randomised", "digit"))
     summary = results.summarise(grouped, cells)
-    mean, std, n = summary["a"][cells[0]]
-    assert (mean, n) == (pytest.approx(0.6), 3) and std == pytest.approx(0.1)  # sample std
+    mean, se, n = summary["a"][cells[0]]
+    assert (mean, n) == (pytest.approx(0.6), 3) and se == pytest.approx(0.1 / 3**0.5)  # sample std / sqrt(n)
     assert summary["a"][cells[1]] == (0.9, 0.0, 1)
     assert summary["b"][cells[1]][2] == 0  # missing: count 0, mean nan
     table = results.markdown_table(summary, {"paper": {"a": "64.0"}}).splitlines()
     assert table[0] == "| run | object on mnist_randomised | digit on cifar_randomised | paper |"
-    assert table[2] == "| a | 60.0 ± 10.0 (3) | 90.0 (1) | 64.0 |"
+    assert table[2] == "| a | 60.0 ± 5.8 (3) | 90.0 (1) | 64.0 |"
     assert table[3] == "| b | 40.0 (1) | – |  |"
+
+
+def test_mean_se_known_values() -> None:
+    assert results.mean_se([0.2, 0.4]) == (pytest.approx(0.3), pytest.approx(0.1), 2)
+    assert results.mean_se([0.5]) == (0.5, 0.0, 1)
+    mean, se, n = results.mean_se([])
+    assert n == 0 and mean != mean and se != se  # nan
+
+
+def test_compare_resolves_only_beyond_two_standard_errors() -> None:
+    wide = results.compare([0.50, 0.52, 0.54], [0.40, 0.42, 0.44])  # 0.10 apart, se of each 0.0115
+    assert wide.difference == pytest.approx(0.10) and wide.se == pytest.approx(0.01633, abs=1e-5)
+    assert wide.resolved and wide.text() == "+10.0 ± 1.6 points (resolved)"
+    close = results.compare([0.40, 0.44, 0.48], [0.41, 0.43, 0.45])
+    assert not close.resolved and close.verdict() == "not resolved at this scale"
+    # one seed cannot resolve anything, however large the difference
+    assert not results.compare([0.9], [0.1, 0.12]).resolved
+    assert results.compare([0.3, 0.5], [0.3, 0.5]).text(digits=2).startswith("+0.00 ± 14.14 points")
 
 
 def test_probe_table_has_a_row_per_run() -> None:
