@@ -227,3 +227,77 @@ def run_dominoes(
         history, reference=reference, **evaluation,
     )
     return (result, model) if return_model else result
+
+
+# ----------------------------------------------------------------- the scale study
+
+
+def training_flops(result: dict) -> float:
+    """The training compute of a dominoes result as its SimCLR baseline would spend it:
+    forward and backward (3x a forward pass) of encoder and projector on two views of every
+    image seen, ``epochs * (n // batch) * batch`` images. A rough FLOP count, for ordering
+    runs by compute (component passes, probes and augmentation are left out)."""
+    from .models import forward_flops
+    from .training import build
+
+    config = TrainConfig(**{**result["config"], "variant": "baseline"})
+    model, _ = build(config, result["image_shape"][0])
+    n = result["data"]["train"]["correlated"]
+    batch = min(config.batch_size, n)
+    images_seen = config.epochs * (n // batch) * batch
+    return 3.0 * 2 * forward_flops(model, tuple(result["image_shape"]), "embed") * images_seen
+
+
+def scale_point(result: dict) -> tuple[int, int, str, int]:
+    """(epochs, width, resolution, dominoes per class) of a dominoes result, as in
+    :data:`splicer_tutorial.plans.SCALE_POINTS`."""
+    config = result["config"]
+    resolution = "full" if result["image_shape"][1] >= 64 else "half"
+    classes = round(1 / result["chance"])
+    return config["epochs"], config["width"], resolution, result["data"]["train"]["correlated"] // classes
+
+
+def scale_study(runs: list[dict], cell: tuple[str, str] = ("mnist_randomised", "object")) -> list[dict]:
+    """The scale study from its results: one row per point, in order of training compute.
+
+    ``runs`` are SimCLR dominoes results (e.g. ``results.load("scale/*.json")``); each is
+    filed under its :func:`scale_point` and its name (``baseline``, ``cifar_only``,
+    ``splicer``, ...). Each row holds ``point``, ``flops`` (:func:`training_flops`),
+    ``values`` ({name: [accuracy of ``cell`` per seed]}), ``series`` (:func:`scale_series`),
+    ``gap`` (CIFAR-only minus the
+    baseline) and ``gain`` (SpliCER minus the baseline), each a
+    :class:`~splicer_tutorial.results.Comparison` or None where a side is missing.
+    """
+    split, factor = cell
+    points: dict[tuple, dict] = {}
+    for run in runs:
+        if run["config"]["method"] != "simclr":
+            continue
+        row = points.setdefault(scale_point(run), {"values": {}, "flops": training_flops(run)})
+        name = run.get("reference") or run["config"]["variant"]
+        row["values"].setdefault(name, []).append(run["probes"][split][factor])
+    rows = []
+    for point, row in sorted(points.items(), key=lambda item: item[1]["flops"]):
+        values = row["values"]
+        vs_baseline = lambda name: (results_module.compare(values[name], values["baseline"])  # noqa: E731
+                                    if name in values and "baseline" in values else None)
+        rows.append({"point": point, "flops": row["flops"], "values": values, "series": scale_series(point),
+                     "gap": vs_baseline("cifar_only"), "gain": vs_baseline("splicer")})
+    return rows
+
+
+def scale_series(point: tuple[int, int, str, int]) -> list[str]:
+    """The knobs a point lies along, as a plot draws them: ``"epochs"`` (width 16), ``"width"``
+    (64 epochs), ``"resolution"``, ``"dominoes"`` (per class), each from the fast preset's
+    half resolution and 200 dominoes per class. (64, 16, half, 200) lies on two."""
+    epochs, width, resolution, per_class = point
+    series = []
+    if (width, resolution, per_class) == (16, "half", 200):
+        series.append("epochs")
+    if (epochs, resolution, per_class) == (64, "half", 200):
+        series.append("width")
+    if resolution == "full" and (epochs, width, per_class) == (64, 16, 200):
+        series.append("resolution")
+    if per_class != 200 and (epochs, width, resolution) == (64, 16, "half"):
+        series.append("dominoes")
+    return series

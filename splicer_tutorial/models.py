@@ -97,6 +97,20 @@ def make_encoder(name: str, in_channels: int = 3, width: int | None = None) -> n
     raise ValueError(f"backbone is {name!r}; use one of {BACKBONES}.")
 
 
+def forward_flops(module: nn.Module, input_shape: tuple[int, ...], method: str = "forward") -> int:
+    """Floating-point operations of one call of ``module.<method>`` (e.g. ``"embed"`` of an
+    :class:`SSLModel`) on one input of ``input_shape`` (e.g. (3, 32, 16)), as torch's
+    ``FlopCounterMode`` counts them (a multiply-add is 2)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was_training = module.training
+    module.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        getattr(module, method)(torch.zeros(2, *input_shape))
+    module.train(was_training)
+    return counter.get_total_flops() // 2
+
+
 class BlockLinear(nn.Module):
     """A block-diagonal linear layer: ``blocks`` independent maps side by side.
 

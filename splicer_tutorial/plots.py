@@ -8,7 +8,7 @@ figure, so a chapter can show it, save it, or draw more on it. Images are uint8
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
@@ -278,6 +278,57 @@ def plot_suppression(
         ax.set(xlim=(low, 1.02), title=f"{factor} on {split}")
         ax.set_xlabel("test accuracy")
     axes[0, 0].set_yticks(y, names, fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_scale(rows: Sequence[Mapping], title: str | None = None) -> plt.Figure:
+    """The scale study: accuracy, the suppression gap and SpliCER's gain against training compute.
+
+    ``rows`` are :func:`splicer_tutorial.experiments.scale_study`'s. Left: the object
+    accuracy of the baseline, CIFAR-only and SpliCER (mean ± SE over seeds) at every point.
+    Right: the gap (CIFAR-only minus baseline) and SpliCER's gain (SpliCER minus baseline)
+    in points, ± 2 standard errors: a bar that crosses zero is not resolved. Points along
+    one knob (``row["series"]``, a marker each) are joined by a line.
+    """
+    fig, (left, right) = plt.subplots(1, 2, figsize=(FIGURE_WIDTH, 3.8))
+    markers = {"epochs": "o", "width": "s", "resolution": "^", "dominoes": "D"}
+
+    def draw(ax, colour: str, label: str, points: Callable[[Mapping], tuple[float, float] | None]) -> None:
+        labelled = False
+        for series, marker in markers.items():
+            on = [(r["flops"], points(r)) for r in rows if series in r["series"] and points(r) is not None]
+            if on:
+                x, stats = zip(*on)
+                ax.errorbar(x, [m for m, _ in stats], [e for _, e in stats], marker=marker, color=colour,
+                            capsize=2, ms=4, lw=1, label=None if labelled else label)
+                labelled = True
+
+    for name, colour in (("baseline", "C0"), ("cifar_only", "0.45"), ("splicer", "C3")):
+        draw(left, colour, name, lambda r, n=name: (
+            None if n not in r["values"] else tuple(100 * v for v in mean_se(r["values"][n])[:2])))
+    for key, colour, label in (("gap", "0.45", "gap: CIFAR-only - baseline"),
+                               ("gain", "C3", "SpliCER's gain: SpliCER - baseline")):
+        draw(right, colour, label, lambda r, k=key: (
+            None if r[k] is None else (100 * r[k].difference, 200 * r[k].se)))
+    for r in rows:
+        epochs, width, resolution, per_class = r["point"]
+        if "baseline" in r["values"]:
+            text = f"e{epochs} w{width}" + ("" if resolution == "half" else " full") + (
+                "" if per_class == 200 else f" n{per_class}")
+            left.annotate(text, (r["flops"], 100 * mean_se(r["values"]["baseline"])[0]), fontsize=6,
+                          color="0.35", xytext=(2, -9), textcoords="offset points")
+    right.axhline(0, color="0.3", lw=0.8)
+    for ax, ylabel in ((left, "object accuracy on mnist_randomised (%)"), (right, "difference (points, ± 2 SE)")):
+        ax.set_xscale("log")
+        ax.set(xlabel="training compute of the baseline (FLOPs)", ylabel=ylabel)
+    left.legend(frameon=False, fontsize=7)
+    knobs = [plt.Line2D([], [], marker=m, ls="", color="0.3", label=s) for s, m in markers.items()]
+    right.add_artist(right.legend(handles=knobs, frameon=False, fontsize=7, loc="lower right", title="knob",
+                                  title_fontsize=7))
+    right.legend(frameon=False, fontsize=7, loc="upper left")
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -88,3 +88,46 @@ def test_ablation_label_names_what_changed() -> None:
     assert experiments.ablation_label({"sections": [2, 2]}) == "4 sections (2x2)"
     assert experiments.ablation_label(TrainConfig(fill="crop", same_geometry=False, projector="block")) == (
         "crop-fill components, block projector")
+
+
+# ----------------------------------------------------------------- the scale study
+
+
+def _scale_result(variant: str, reference, epochs: int, width: int, accuracy: float, per_class: int = 200,
+                  height: int = 32) -> dict:
+    config = experiments.train_config("fast", variant=variant, epochs=epochs, width=width).to_dict()
+    return {"config": config, "reference": reference, "image_shape": [3, height, height // 2], "chance": 0.1,
+            "data": {"train": {"correlated": 10 * per_class}},
+            "probes": {"mnist_randomised": {"object": accuracy}}}
+
+
+def test_scale_study_files_runs_by_point_and_orders_by_compute() -> None:
+    runs = [_scale_result("baseline", None, 64, 32, a) for a in (0.39, 0.40, 0.41)]
+    runs += [_scale_result("baseline", "cifar_only", 64, 32, a) for a in (0.43, 0.44, 0.45)]
+    runs += [_scale_result("splicer", None, 64, 32, a) for a in (0.40, 0.41)]
+    runs += [_scale_result("baseline", None, 8, 16, 0.35), _scale_result("baseline", None, 64, 16, 0.38, 800)]
+    rows = experiments.scale_study(runs)
+    # width 32 costs 3.8x width 16; four times the dominoes cost 4x
+    assert [r["point"] for r in rows] == [(8, 16, "half", 200), (64, 32, "half", 200), (64, 16, "half", 800)]
+    assert rows[0]["flops"] < rows[1]["flops"] < rows[2]["flops"]
+    top = rows[1]
+    assert top["values"]["baseline"] == [0.39, 0.40, 0.41]
+    assert top["gap"].difference == pytest.approx(0.04) and top["gap"].resolved
+    assert top["gain"].difference == pytest.approx(0.005) and not top["gain"].resolved
+    assert rows[0]["gap"] is None and rows[0]["series"] == ["epochs"]
+    assert rows[2]["series"] == ["dominoes"] and top["series"] == ["width"]
+
+
+def test_training_flops_grow_with_epochs_width_pixels_and_data() -> None:
+    base = experiments.training_flops(_scale_result("baseline", None, 8, 16, 0.3))
+    assert experiments.training_flops(_scale_result("baseline", None, 16, 16, 0.3)) == pytest.approx(2 * base)
+    assert experiments.training_flops(_scale_result("baseline", None, 8, 16, 0.3, per_class=800)) > 3.9 * base
+    assert experiments.training_flops(_scale_result("baseline", None, 8, 16, 0.3, height=64)) > 3 * base
+    assert experiments.training_flops(_scale_result("splicer", None, 8, 32, 0.3)) > 3 * base
+
+
+def test_scale_series() -> None:
+    assert experiments.scale_series((64, 16, "half", 200)) == ["epochs", "width"]
+    assert experiments.scale_series((64, 16, "full", 200)) == ["resolution"]
+    assert experiments.scale_series((64, 64, "half", 200)) == ["width"]
+    assert experiments.scale_series((32, 64, "full", 800)) == []

@@ -6,7 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from splicer_tutorial.models import BlockLinear, ConvNet, ResNet18, SeparateEncoders, SSLModel, make_encoder, mlp
+from splicer_tutorial.models import (
+    BlockLinear, ConvNet, ResNet18, SeparateEncoders, SSLModel, forward_flops, make_encoder, mlp,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -192,3 +194,12 @@ def test_separate_encoders_errors() -> None:
     model = SeparateEncoders([ConvNet(3, 4), ConvNet(3, 4)], halves_of)
     with pytest.raises(ValueError, match=r"components must be \(B, K=2"):
         model.encode_components(torch.rand(2, 3, 3, 8, 8))
+
+
+def test_forward_flops_counts_the_convolutions() -> None:
+    # one 3x3 convolution from 1 to 2 channels on a 4x4 image, padding 1: 2 * 9 * 16 multiply-adds
+    conv = nn.Conv2d(1, 2, 3, padding=1, bias=False)
+    assert forward_flops(conv, (1, 4, 4)) == 2 * (2 * 9 * 16)
+    model = SSLModel(ConvNet(3, width=4), proj_dim=16, hidden_dim=24)
+    assert forward_flops(model, (3, 32, 16), "embed") > forward_flops(model.encoder, (3, 32, 16)) > 0
+    assert model.training  # left as it was

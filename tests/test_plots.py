@@ -138,3 +138,20 @@ def test_plot_auc_draws_a_bar_per_run_and_variant() -> None:
     ax = fig.axes[0]
     assert [p.get_height() for p in ax.patches] == [1.0, 0.5, 0.99, 1.0, 0.49, 1.0]
     assert "AUC vs digit label" in ax.get_xticklabels()[2].get_text()
+
+
+def test_plot_scale_draws_accuracy_and_differences() -> None:
+    from splicer_tutorial import experiments, results
+
+    rows = []
+    for point, flops in (((8, 16, "half", 200), 1e11), ((64, 16, "half", 200), 1e12), ((64, 16, "full", 200), 4e12)):
+        values = {"baseline": [0.40, 0.41], "cifar_only": [0.43, 0.44], "splicer": [0.41, 0.42]}
+        rows.append({"point": point, "flops": flops, "values": values, "series": experiments.scale_series(point),
+                     "gap": results.compare(values["cifar_only"], values["baseline"]),
+                     "gain": results.compare(values["splicer"], values["baseline"])})
+    fig = plots.plot_scale(rows, title="scale")
+    left, right = fig.axes[:2]
+    assert left.get_xscale() == "log" and right.get_xscale() == "log"
+    # the epochs series joins two points; the resolution point stands alone
+    assert sorted(len(line.get_xdata()) for line in right.lines if len(line.get_xdata()) > 0) == [1, 1, 2, 2, 2, 2]
+    plt.close(fig)
