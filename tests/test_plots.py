@@ -152,6 +152,6 @@ def test_plot_scale_draws_accuracy_and_differences() -> None:
     fig = plots.plot_scale(rows, title="scale")
     left, right = fig.axes[:2]
     assert left.get_xscale() == "log" and right.get_xscale() == "log"
-    # the epochs series joins two points; the resolution point stands alone
-    assert sorted(len(line.get_xdata()) for line in right.lines if len(line.get_xdata()) > 0) == [1, 1, 2, 2, 2, 2]
+    # per difference: the epochs series joins two points; the width and resolution series hold one each
+    assert sorted(len(c.lines[0].get_xdata()) for c in right.containers) == [1, 1, 1, 1, 2, 2]
     plt.close(fig)
