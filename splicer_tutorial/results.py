@@ -11,6 +11,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -144,6 +145,30 @@ def load(pattern: str, folder: str | Path | None = None) -> list[dict[str, Any]]
     return [json.loads(p.read_text()) for p in sorted(folder.glob(pattern))]
 
 
+def seeded(pattern: str, folder: str | Path | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Result files matching ``pattern`` (e.g. ``"fast/dominoes-*.json"``), grouped by run:
+    ``{name: [result per seed, by seed]}``, the name being the file name without its folder,
+    ``.json`` and ``-s<seed>`` (``"dominoes-simclr-baseline"``), as the sweep's plans name them.
+    """
+    folder = Path(folder) if folder is not None else results_dir()
+    grouped: dict[str, list[dict]] = {}
+    for path in sorted(folder.glob(pattern)):
+        name = re.sub(r"-s\d+$", "", path.stem)
+        grouped.setdefault(name, []).append(json.loads(path.read_text()))
+    return {name: sorted(runs, key=lambda run: run.get("seed", 0)) for name, runs in grouped.items()}
+
+
+def values(runs: Sequence[dict[str, Any]], path: str) -> list[float]:
+    """One number per run along a dotted ``path``: ``values(runs, "probes.mnist_randomised.object")``."""
+    out = []
+    for run in runs:
+        value: Any = run
+        for key in path.split("."):
+            value = value[key]
+        out.append(float(value))
+    return out
+
+
 def group_probes(runs: list[dict[str, Any]], name: Callable[[dict], str], kind: str = "probes") -> dict:
     """Collect the probe accuracies of several runs (e.g. seeds) under a name per run.
 
@@ -223,6 +248,30 @@ def summarise(grouped: dict, cells: Sequence[tuple[str, str]]) -> dict[str, dict
     """
     return {name: {(split, factor): mean_se(splits.get(split, {}).get(factor, [])) for split, factor in cells}
             for name, splits in grouped.items()}
+
+
+def format_mean_se(values: Sequence[float], scale: float = 100, digits: int = 1) -> str:
+    """``"40.1 ± 0.3"`` (mean ± standard error, times ``scale``), ``"40.1 (1 seed)"`` for one value."""
+    mean, se, n = mean_se(values)
+    if n == 0:
+        return "–"
+    return f"{scale * mean:.{digits}f} ± {scale * se:.{digits}f}" if n > 1 else f"{scale * mean:.{digits}f} (1 seed)"
+
+
+def seed_table(rows: Mapping[str, Mapping[str, Sequence[float]]], scale: float = 100, digits: int = 1) -> str:
+    """A Markdown table of measurements over seeds: ``{row: {column: [value per seed]}}``.
+
+    Cells read ``mean ± SE``; a last column gives the seeds per row (a range when the
+    columns differ). With ``scale=100`` accuracies read in percent.
+    """
+    columns = list(dict.fromkeys(c for row in rows.values() for c in row))
+    lines = ["| | " + " | ".join(columns) + " | seeds |", "|---|" + "---|" * (len(columns) + 1)]
+    for name, row in rows.items():
+        counts = sorted({len(row[c]) for c in columns if c in row})
+        seeds = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+        cells = [format_mean_se(row[c], scale, digits) if c in row else "–" for c in columns]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {seeds} |")
+    return "\n".join(lines)
 
 
 def _percent(mean: float, se: float, n: int) -> str:

@@ -76,3 +76,24 @@ def test_save_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
         results.save({"a": 2}, path)
     assert json.loads(path.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_seeded_groups_result_files_by_run_and_orders_seeds(tmp_path: Path) -> None:
+    for seed in (2, 0, 1):
+        results.save({"seed": seed, "probes": {"x": {"object": seed / 10}}}, tmp_path / f"fast/a-b-s{seed}.json")
+    results.save({"seed": 0, "probes": {"x": {"object": 0.9}}}, tmp_path / "fast/c-s0.json")
+    results.save({"seed": 0}, tmp_path / "other-s0.json")
+    grouped = results.seeded("fast/*.json", tmp_path)
+    assert list(grouped) == ["a-b", "c"]
+    assert [r["seed"] for r in grouped["a-b"]] == [0, 1, 2]
+    assert results.values(grouped["a-b"], "probes.x.object") == [0.0, 0.1, 0.2]
+
+
+def test_seed_table_and_format() -> None:
+    assert results.format_mean_se([0.4, 0.42]) == "41.0 ± 1.0"
+    assert results.format_mean_se([0.4]) == "40.0 (1 seed)"
+    table = results.seed_table({"baseline": {"object": [0.4, 0.42], "digit": [0.9, 0.92]},
+                                "random": {"object": [0.3]}}).splitlines()
+    assert table[0] == "| | object | digit | seeds |"
+    assert table[2] == "| baseline | 41.0 ± 1.0 | 91.0 ± 1.0 | 2 |"
+    assert table[3] == "| random | 30.0 (1 seed) | – | 1 |"
