@@ -14,8 +14,8 @@ state of each run.
   at each point (CPU);
 * ``cpu``: chapter 7's contenders at the CPU point of the scale study (CPU);
 * ``design``: the design choices the paper leaves open (form and temperature of the
-  component term, component projector, lambda, zero-fill or crop, shared geometry),
-  one change to SpliCER each, at the CPU point (CPU).
+  component term, the primary term, a block-diagonal or shared projector, lambda,
+  zero-fill or crop, shared geometry), one change to SpliCER each, at the CPU point (CPU).
 """
 
 from __future__ import annotations
@@ -225,6 +225,8 @@ def _cpu() -> list[str]:
 #: order they run: name -> run arguments.
 DESIGN_CHOICES = {
     "cross-t0.5": "--component-term cross --component-temperature 0.5",
+    "no_primary": "--no-primary",
+    "block": "--projector block",
     "shared_projector": "--component-projector shared",
     "lam2": "--lam 2",
     "crop": "--fill crop",

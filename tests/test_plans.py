@@ -55,4 +55,4 @@ def test_each_design_choice_changes_one_thing_from_splicer() -> None:
         values = sweep.run_arguments(run.args)
         changed = {k for k in values if values[k] != default[k]}
         assert changed and changed <= {"component_term", "component_temperature", "component_projector", "lam",
-                                       "fill", "same_geometry"}, (run.out, changed)
+                                       "fill", "same_geometry", "no_primary", "projector"}, (run.out, changed)
