@@ -158,6 +158,34 @@ def chunk_probes(model, data: dict, num_chunks: int, n_train: int = 1000, n_test
     return {"split": "mnist_randomised", "factors": list(factors), "matrix": matrix.tolist()}
 
 
+#: The factor each randomised split measures: there the other half says nothing about it.
+_MEASURES = {"object": "mnist_randomised", "digit": "cifar_randomised"}
+
+
+def half_probes(encoder, data: dict, device=None) -> dict[str, dict[str, float]]:
+    """Each factor's decodability from whole dominoes and from its own half alone.
+
+    For the object on ``mnist_randomised`` and the digit on ``cifar_randomised``: a linear
+    probe on the encoder's features of whole dominoes (``"whole"``) and of the same
+    dominoes with the other half blank (``"alone"``), fitted on the training split and
+    scored on the test split. Returns ``{factor: {"whole": accuracy, "alone": accuracy}}``.
+
+    The two tell apart two reasons an encoder may read the object poorly on whole
+    dominoes: it learned less about objects (both numbers low: suppression in learning),
+    or the digit half's features get in the way of the read-out (``"alone"`` high,
+    ``"whole"`` low: interference at read-out), which no change to training need fix.
+    """
+    out: dict[str, dict[str, float]] = {}
+    for factor, split in _MEASURES.items():
+        alone = keep_half({"train": {split: data["train"][split]}, "test": {split: data["test"][split]}}, factor)
+        for name, sets in (("whole", data), ("alone", alone)):
+            train, test = sets["train"][split], sets["test"][split]
+            out.setdefault(factor, {})[name] = probes_module.linear_probe(
+                probes_module.extract_features(encoder, train.images, device=device), train.labels(factor).numpy(),
+                probes_module.extract_features(encoder, test.images, device=device), test.labels(factor).numpy())
+    return out
+
+
 def run_dominoes(
     config: TrainConfig,
     mode: str | None = None,
@@ -193,8 +221,9 @@ def run_dominoes(
 
     Returns a JSON-ready dict: ``config``, ``reference``, ``mode``, ``seed``, provenance
     (``command``, ``device``, ``versions``, ``date``), ``wall_s``, ``history``,
-    ``probes``, ``naive_probes`` and ``knn`` (each ``{variant: {factor: accuracy}}``)
-    and ``chance``; with ``return_model``, the pair ``(result, model)``.
+    ``probes``, ``naive_probes`` and ``knn`` (each ``{variant: {factor: accuracy}}``),
+    ``half_probes`` (:func:`half_probes`, on the whole dominoes even for a reference run
+    trained with one half blank) and ``chance``; with ``return_model``, the pair ``(result, model)``.
     """
     mode = config_module.mode(mode)
     if reference is not None and reference not in REFERENCES:
@@ -202,6 +231,7 @@ def run_dominoes(
     device = config_module.resolve_device(device)
     start = time.perf_counter()
     data = data if data is not None else load_dominoes(mode, seed=config.seed)
+    whole = data
     if reference in ("cifar_only", "mnist_only"):
         data = keep_half(data, "object" if reference == "cifar_only" else "digit")
     train = data["train"]["correlated"]
@@ -222,6 +252,8 @@ def run_dominoes(
     if chunks and reference is None and "mnist_randomised" in data["test"]:
         num_chunks = 2 if config.variant == "baseline" else config.num_components
         evaluation["chunk_probes"] = chunk_probes(model, data, num_chunks, device=device)
+    if all(split in whole["train"] and split in whole["test"] for split in _MEASURES.values()):
+        evaluation["half_probes"] = half_probes(model.encoder, whole, device=device)
     result = results_module.record(
         config, mode, device, command, start, data, train.images.shape[1:], 1 / (int(train.object.max()) + 1),
         history, reference=reference, **evaluation,

@@ -66,6 +66,20 @@ def test_cifar_only_reference_cannot_read_the_blank_digit_half():
     assert result["image_shape"] == [3, 16, 8]
 
 
+def test_half_probes_read_each_factor_whole_and_alone():
+    data = fake_dominoes(n=96)
+    baseline = experiments.run_dominoes(TrainConfig(**TINY), "fast", data=data, knn=False, progress=False)
+    cifar_only = experiments.run_dominoes(TrainConfig(**TINY), "fast", data=data, reference="cifar_only",
+                                          knn=False, progress=False)
+    for result in (baseline, cifar_only):
+        assert set(result["half_probes"]) == {"object", "digit"}
+        assert all(set(v) == {"whole", "alone"} for v in result["half_probes"].values())
+    # the baseline's usual probes are of whole dominoes; a reference's are of its own half alone
+    assert baseline["half_probes"]["object"]["whole"] == baseline["probes"]["mnist_randomised"]["object"]
+    assert cifar_only["half_probes"]["object"]["alone"] == cifar_only["probes"]["mnist_randomised"]["object"]
+    assert cifar_only["half_probes"]["object"]["whole"] != cifar_only["half_probes"]["object"]["alone"]
+
+
 def test_unknown_reference_is_rejected_by_name():
     with pytest.raises(ValueError, match="reference is 'cifar'"):
         experiments.run_dominoes(TrainConfig(**TINY), "fast", data=fake_dominoes(), reference="cifar")
