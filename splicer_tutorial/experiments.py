@@ -295,7 +295,7 @@ def scale_study(runs: list[dict], cell: tuple[str, str] = ("mnist_randomised", "
     ``runs`` are SimCLR dominoes results (e.g. ``results.load("scale/*.json")``); each is
     filed under its :func:`scale_point` and its name (``baseline``, ``cifar_only``,
     ``splicer``, ...). Each row holds ``point``, ``flops`` (:func:`training_flops`),
-    ``values`` ({name: [accuracy of ``cell`` per seed]}), ``series`` (:func:`scale_series`),
+    ``values`` ({name: :class:`~splicer_tutorial.results.SeedValues` of ``cell``}), ``series`` (:func:`scale_series`),
     ``gap`` (CIFAR-only minus the
     baseline) and ``gain`` (SpliCER minus the baseline), each a
     :class:`~splicer_tutorial.results.Comparison` or None where a side is missing.
@@ -307,10 +307,11 @@ def scale_study(runs: list[dict], cell: tuple[str, str] = ("mnist_randomised", "
             continue
         row = points.setdefault(scale_point(run), {"values": {}, "flops": training_flops(run)})
         name = run.get("reference") or run["config"]["variant"]
-        row["values"].setdefault(name, []).append(run["probes"][split][factor])
+        row["values"].setdefault(name, []).append((run["seed"], run["probes"][split][factor]))
     rows = []
     for point, row in sorted(points.items(), key=lambda item: item[1]["flops"]):
-        values = row["values"]
+        values = {name: results_module.SeedValues([v for _, v in sorted(pairs)], [s for s, _ in sorted(pairs)])
+                  for name, pairs in row["values"].items()}
         vs_baseline = lambda name: (results_module.compare(values[name], values["baseline"])  # noqa: E731
                                     if name in values and "baseline" in values else None)
         rows.append({"point": point, "flops": row["flops"], "values": values, "series": scale_series(point),

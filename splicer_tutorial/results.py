@@ -158,15 +158,27 @@ def seeded(pattern: str, folder: str | Path | None = None) -> dict[str, list[dic
     return {name: sorted(runs, key=lambda run: run.get("seed", 0)) for name, runs in grouped.items()}
 
 
-def values(runs: Sequence[dict[str, Any]], path: str) -> list[float]:
-    """One number per run along a dotted ``path``: ``values(runs, "probes.mnist_randomised.object")``."""
+class SeedValues(list):
+    """A list of floats, one per seed, that remembers its seeds (``.seeds``), so that
+    :func:`compare` can pair two measurements seed by seed."""
+
+    def __init__(self, values: Sequence[float] = (), seeds: Sequence[int] | None = None) -> None:
+        super().__init__(float(v) for v in values)
+        self.seeds = tuple(seeds) if seeds is not None else None
+        if self.seeds is not None and len(self.seeds) != len(self):
+            raise ValueError(f"{len(self)} values but {len(self.seeds)} seeds; give one seed per value.")
+
+
+def values(runs: Sequence[dict[str, Any]], path: str) -> SeedValues:
+    """One number per run along a dotted ``path``, with the runs' seeds:
+    ``values(runs, "probes.mnist_randomised.object")``."""
     out = []
     for run in runs:
         value: Any = run
         for key in path.split("."):
             value = value[key]
         out.append(float(value))
-    return out
+    return SeedValues(out, [run.get("seed") for run in runs])
 
 
 def group_probes(runs: list[dict[str, Any]], name: Callable[[dict], str], kind: str = "probes") -> dict:
@@ -210,15 +222,18 @@ def mean_se(values: Sequence[float]) -> tuple[float, float, int]:
 class Comparison:
     """The difference of two measurements over seeds, ``a - b``, and whether seeds resolve it.
 
-    ``se`` is the standard error of the difference, sqrt(se_a^2 + se_b^2) (the seeds of a
-    and b treated as independent, which is conservative). The difference is *resolved*
-    when both sides have at least 2 seeds and ``|difference| > 2 se``; otherwise the book
-    calls it "not resolved at this scale" and does not interpret it.
+    ``se`` is the standard error of the difference. When both sides come from the same
+    seeds (``paired``; a seed draws the same data for every run of the book), it is the
+    standard error of the per-seed differences, which leaves out what the seeds share;
+    otherwise sqrt(se_a^2 + se_b^2), the seeds treated as independent. The difference is
+    *resolved* when both sides have at least 2 seeds and ``|difference| > 2 se``; otherwise
+    the book calls it "not resolved at this scale" and does not interpret it.
     """
 
     difference: float
     se: float
     n: tuple[int, int]
+    paired: bool = False
 
     @property
     def resolved(self) -> bool:
@@ -235,7 +250,14 @@ class Comparison:
 
 
 def compare(a: Sequence[float], b: Sequence[float]) -> Comparison:
-    """``a - b`` over seeds (each a list with one value per seed); see :class:`Comparison`."""
+    """``a - b`` over seeds (each a list with one value per seed); see :class:`Comparison`.
+
+    Two :class:`SeedValues` of the same seeds are compared seed by seed (paired).
+    """
+    seeds_a, seeds_b = getattr(a, "seeds", None), getattr(b, "seeds", None)
+    if seeds_a is not None and seeds_a == seeds_b and None not in seeds_a and len(seeds_a) > 1:
+        mean, se, n = mean_se(np.asarray(a) - np.asarray(b))
+        return Comparison(mean, se, (n, n), paired=True)
     mean_a, se_a, n_a = mean_se(a)
     mean_b, se_b, n_b = mean_se(b)
     return Comparison(mean_a - mean_b, float(np.hypot(se_a, se_b)), (n_a, n_b))

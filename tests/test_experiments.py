@@ -108,17 +108,17 @@ def test_ablation_label_names_what_changed() -> None:
 
 
 def _scale_result(variant: str, reference, epochs: int, width: int, accuracy: float, per_class: int = 200,
-                  height: int = 32) -> dict:
+                  height: int = 32, seed: int = 0) -> dict:
     config = experiments.train_config("fast", variant=variant, epochs=epochs, width=width).to_dict()
-    return {"config": config, "reference": reference, "image_shape": [3, height, height // 2], "chance": 0.1,
+    return {"config": config, "seed": seed, "reference": reference, "image_shape": [3, height, height // 2], "chance": 0.1,
             "data": {"train": {"correlated": 10 * per_class}},
             "probes": {"mnist_randomised": {"object": accuracy}}}
 
 
 def test_scale_study_files_runs_by_point_and_orders_by_compute() -> None:
-    runs = [_scale_result("baseline", None, 64, 32, a) for a in (0.39, 0.40, 0.41)]
-    runs += [_scale_result("baseline", "cifar_only", 64, 32, a) for a in (0.43, 0.44, 0.45)]
-    runs += [_scale_result("splicer", None, 64, 32, a) for a in (0.40, 0.41)]
+    runs = [_scale_result("baseline", None, 64, 32, a, seed=s) for s, a in ((2, 0.41), (0, 0.39), (1, 0.40))]
+    runs += [_scale_result("baseline", "cifar_only", 64, 32, a, seed=s) for s, a in enumerate((0.43, 0.44, 0.45))]
+    runs += [_scale_result("splicer", None, 64, 32, a, seed=s) for s, a in enumerate((0.40, 0.41))]
     runs += [_scale_result("baseline", None, 8, 16, 0.35), _scale_result("baseline", None, 64, 16, 0.38, 800)]
     rows = experiments.scale_study(runs)
     # width 32 costs 3.8x width 16; four times the dominoes cost 4x
@@ -126,8 +126,9 @@ def test_scale_study_files_runs_by_point_and_orders_by_compute() -> None:
     assert rows[0]["flops"] < rows[1]["flops"] < rows[2]["flops"]
     top = rows[1]
     assert top["values"]["baseline"] == [0.39, 0.40, 0.41]
-    assert top["gap"].difference == pytest.approx(0.04) and top["gap"].resolved
-    assert top["gain"].difference == pytest.approx(0.005) and not top["gain"].resolved
+    assert top["values"]["baseline"].seeds == (0, 1, 2)
+    assert top["gap"].paired and top["gap"].difference == pytest.approx(0.04) and top["gap"].resolved
+    assert not top["gain"].paired and top["gain"].difference == pytest.approx(0.005) and not top["gain"].resolved
     assert rows[0]["gap"] is None and rows[0]["series"] == ["epochs"]
     assert rows[2]["series"] == ["dominoes"] and top["series"] == ["width"]
 

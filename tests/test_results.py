@@ -57,6 +57,21 @@ def test_compare_resolves_only_beyond_two_standard_errors() -> None:
     assert results.compare([0.3, 0.5], [0.3, 0.5]).text(digits=2).startswith("+0.00 ± 14.14 points")
 
 
+def test_compare_pairs_values_of_the_same_seeds() -> None:
+    # every seed 2 points apart, while the seeds themselves spread by 10: paired, the difference is exact
+    a = results.SeedValues([0.42, 0.52, 0.62], seeds=[0, 1, 2])
+    b = results.SeedValues([0.40, 0.50, 0.60], seeds=[0, 1, 2])
+    paired = results.compare(a, b)
+    assert paired.paired and paired.difference == pytest.approx(0.02) and paired.se == pytest.approx(0, abs=1e-12)
+    assert paired.resolved
+    unpaired = results.compare(list(a), list(b))
+    assert not unpaired.paired and not unpaired.resolved
+    # other seeds, or missing ones: not paired
+    assert not results.compare(a, results.SeedValues(b, seeds=[0, 1, 3])).paired
+    with pytest.raises(ValueError, match="3 values but 2 seeds"):
+        results.SeedValues([1, 2, 3], seeds=[0, 1])
+
+
 def test_probe_table_has_a_row_per_run() -> None:
     runs = {"base": {"probes": {"independent": {"a": 0.5, "b": 0.25}}},
             "splicer": {"probes": {"independent": {"a": 0.75, "b": 0.125}}}}
@@ -87,6 +102,7 @@ def test_seeded_groups_result_files_by_run_and_orders_seeds(tmp_path: Path) -> N
     assert list(grouped) == ["a-b", "c"]
     assert [r["seed"] for r in grouped["a-b"]] == [0, 1, 2]
     assert results.values(grouped["a-b"], "probes.x.object") == [0.0, 0.1, 0.2]
+    assert results.values(grouped["a-b"], "probes.x.object").seeds == (0, 1, 2)
 
 
 def test_seed_table_and_format() -> None:
@@ -97,3 +113,29 @@ def test_seed_table_and_format() -> None:
     assert table[0] == "| | object | digit | seeds |"
     assert table[2] == "| baseline | 41.0 ± 1.0 | 91.0 ± 1.0 | 2 |"
     assert table[3] == "| random | 30.0 (1 seed) | – | 1 |"
+
+
+#: Committed results cheap enough to re-run in the tests (a few seconds each), in order of preference.
+REPRODUCIBLE = ("fast/randbits-b2-t0.2-s1.json", "fast/dominoes-simclr-random_init-s1.json")
+
+
+def test_a_committed_result_reproduces_from_its_recorded_command(shipped_dir, tmp_path: Path) -> None:
+    """The promise of every result file: its recorded command, run again on this kind of CPU,
+    gives the same probe numbers (training included)."""
+    import shlex
+    import subprocess
+    import sys
+
+    folder = Path(__file__).resolve().parents[1] / "results"
+    path = next((folder / name for name in REPRODUCIBLE if (folder / name).exists()), None)
+    if path is None:
+        pytest.skip("no committed fast-mode result to re-run")
+    committed = json.loads(path.read_text())
+    words = shlex.split(committed["command"])
+    assert words[:3] == ["python", "-m", "splicer_tutorial"] and "--threads" in words
+    words[words.index("--out") + 1] = str(tmp_path / "again.json")
+    done = subprocess.run([sys.executable, *words[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    again = json.loads((tmp_path / "again.json").read_text())
+    assert again["probes"] == committed["probes"]
+    assert all(again["config"][key] == value for key, value in committed["config"].items())
