@@ -289,25 +289,26 @@ def scale_point(result: dict) -> tuple[int, int, str, int]:
     return config["epochs"], config["width"], resolution, result["data"]["train"]["correlated"] // classes
 
 
-def scale_study(runs: list[dict], cell: tuple[str, str] = ("mnist_randomised", "object")) -> list[dict]:
+def scale_study(runs: list[dict], path: str = "probes.mnist_randomised.object") -> list[dict]:
     """The scale study from its results: one row per point, in order of training compute.
 
     ``runs`` are SimCLR dominoes results (e.g. ``results.load("scale/*.json")``); each is
     filed under its :func:`scale_point` and its name (``baseline``, ``cifar_only``,
-    ``splicer``, ...). Each row holds ``point``, ``flops`` (:func:`training_flops`),
-    ``values`` ({name: :class:`~splicer_tutorial.results.SeedValues` of ``cell``}), ``series`` (:func:`scale_series`),
+    ``splicer``, ...), and measured along the dotted ``path`` (default: the object probe on
+    ``mnist_randomised``; ``"half_probes.object.alone"`` reads it from the object half
+    alone, see :func:`half_probes`). Each row holds ``point``, ``flops`` (:func:`training_flops`),
+    ``values`` ({name: :class:`~splicer_tutorial.results.SeedValues` along ``path``}), ``series`` (:func:`scale_series`),
     ``gap`` (CIFAR-only minus the
     baseline) and ``gain`` (SpliCER minus the baseline), each a
     :class:`~splicer_tutorial.results.Comparison` or None where a side is missing.
     """
-    split, factor = cell
     points: dict[tuple, dict] = {}
     for run in runs:
         if run["config"]["method"] != "simclr":
             continue
         row = points.setdefault(scale_point(run), {"values": {}, "flops": training_flops(run)})
         name = run.get("reference") or run["config"]["variant"]
-        row["values"].setdefault(name, []).append((run["seed"], run["probes"][split][factor]))
+        row["values"].setdefault(name, []).append((run["seed"], results_module.values([run], path)[0]))
     rows = []
     for point, row in sorted(points.items(), key=lambda item: item[1]["flops"]):
         values = {name: results_module.SeedValues([v for _, v in sorted(pairs)], [s for s, _ in sorted(pairs)])
@@ -317,6 +318,22 @@ def scale_study(runs: list[dict], cell: tuple[str, str] = ("mnist_randomised", "
         rows.append({"point": point, "flops": row["flops"], "values": values, "series": scale_series(point),
                      "gap": vs_baseline("cifar_only"), "gain": vs_baseline("splicer")})
     return rows
+
+
+def scale_table(rows: list[dict]) -> str:
+    """A Markdown table of :func:`scale_study`'s rows: each point's setting, compute, seeds, the
+    accuracy of baseline, CIFAR-only and SpliCER (mean ± SE, %), the gap and SpliCER's gain."""
+    lines = ["| epochs | width | resolution | per class | GFLOPs | seeds | baseline | CIFAR-only | SpliCER "
+             "| gap: CIFAR-only - baseline | gain: SpliCER - baseline |", "|" + "---|" * 11]
+    for row in rows:
+        values = row["values"]
+        cells = [results_module.format_mean_se(values[name]) if name in values else "–"
+                 for name in ("baseline", "cifar_only", "splicer")]
+        seeds = max(len(v) for v in values.values())
+        differences = ["–" if row[key] is None else row[key].text() for key in ("gap", "gain")]
+        lines.append("| " + " | ".join([*map(str, row["point"]), f"{row['flops'] / 1e9:,.0f}", str(seeds), *cells,
+                                        *differences]) + " |")
+    return "\n".join(lines)
 
 
 def scale_series(point: tuple[int, int, str, int]) -> list[str]:

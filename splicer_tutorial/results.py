@@ -243,6 +243,21 @@ class Comparison:
         """``"resolved"`` or ``"not resolved at this scale"``."""
         return "resolved" if self.resolved else "not resolved at this scale"
 
+    def check(self, resolved: bool, positive: bool | None = None) -> "Comparison":
+        """Insist on the verdict a chapter's text states (``resolved``, and for a resolved
+        difference its sign), so that text and results cannot drift apart: a ``ValueError``
+        saying what changed otherwise. Returns the comparison."""
+        said = "resolved" if resolved else "not resolved at this scale"
+        if resolved and positive is not None:
+            said += ", positive" if positive else ", negative"
+        found = self.verdict()
+        if self.resolved and resolved and positive is not None:
+            found += ", positive" if self.difference > 0 else ", negative"
+        if found != said:
+            raise ValueError(f"the text says this difference is {said}, but the results give {self.text()}; "
+                             "update the text to the results.")
+        return self
+
     def text(self, scale: float = 100, unit: str = " points", digits: int = 1) -> str:
         """E.g. ``"+3.5 ± 0.8 points (resolved)"``; ``scale=100`` turns accuracies into points."""
         return (f"{scale * self.difference:+.{digits}f} ± {scale * self.se:.{digits}f}{unit} "

@@ -131,6 +131,11 @@ def test_scale_study_files_runs_by_point_and_orders_by_compute() -> None:
     assert not top["gain"].paired and top["gain"].difference == pytest.approx(0.005) and not top["gain"].resolved
     assert rows[0]["gap"] is None and rows[0]["series"] == ["epochs"]
     assert rows[2]["series"] == ["dominoes"] and top["series"] == ["width"]
+    table = experiments.scale_table(rows).splitlines()
+    assert table[0].startswith("| epochs | width | resolution | per class | GFLOPs | seeds | baseline |")
+    assert table[3].startswith("| 64 | 32 | half | 200 |") and "| 3 | 40.0 ± 0.6 | 44.0 ± 0.6 | 40.5 ± 0.5 |" in table[3]
+    assert table[3].endswith("| +4.0 ± 0.0 points (resolved) | +0.5 ± 0.8 points (not resolved at this scale) |")
+    assert table[2].endswith("| 1 | 35.0 (1 seed) | – | – | – | – |")
 
 
 def test_training_flops_grow_with_epochs_width_pixels_and_data() -> None:

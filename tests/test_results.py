@@ -72,6 +72,17 @@ def test_compare_pairs_values_of_the_same_seeds() -> None:
         results.SeedValues([1, 2, 3], seeds=[0, 1])
 
 
+def test_check_insists_on_the_verdict_the_text_states() -> None:
+    up = results.compare([0.50, 0.52, 0.54], [0.40, 0.42, 0.44])
+    assert up.check(resolved=True, positive=True) is up
+    with pytest.raises(ValueError, match="the text says this difference is resolved, negative, but the results give "
+                                         r"\+10.0 ± 1.6 points \(resolved\)"):
+        up.check(resolved=True, positive=False)
+    with pytest.raises(ValueError, match="is not resolved at this scale, but"):
+        up.check(resolved=False)
+    results.compare([0.4, 0.5], [0.45, 0.46]).check(resolved=False)
+
+
 def test_probe_table_has_a_row_per_run() -> None:
     runs = {"base": {"probes": {"independent": {"a": 0.5, "b": 0.25}}},
             "splicer": {"probes": {"independent": {"a": 0.75, "b": 0.125}}}}
