@@ -178,14 +178,14 @@ def _fast() -> list[str]:
 #: dominoes per class). The fast preset is (8, 16, half, 200).
 SCALE_POINTS: tuple[tuple[int, int, str, int], ...] = (
     (64, 32, "half", 200),
-    (64, 16, "half", 200),
     (8, 16, "half", 200),
     (16, 16, "half", 200),
     (32, 16, "half", 200),
+    (64, 16, "half", 200),
     (128, 16, "half", 200),
-    (64, 64, "half", 200),
     (64, 16, "full", 200),
     (64, 16, "half", 800),
+    (64, 64, "half", 200),
     (256, 16, "half", 200),
 )
 #: The runs at each point: name -> run arguments.
