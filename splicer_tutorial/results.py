@@ -171,12 +171,13 @@ class SeedValues(list):
 
 def values(runs: Sequence[dict[str, Any]], path: str) -> SeedValues:
     """One number per run along a dotted ``path``, with the runs' seeds:
-    ``values(runs, "probes.mnist_randomised.object")``."""
+    ``values(runs, "probes.mnist_randomised.object")``; a number in the path indexes a list
+    (``"chunk_probes.matrix.1.0"``)."""
     out = []
     for run in runs:
         value: Any = run
         for key in path.split("."):
-            value = value[key]
+            value = value[int(key)] if isinstance(value, list) else value[key]
         out.append(float(value))
     return SeedValues(out, [run.get("seed") for run in runs])
 

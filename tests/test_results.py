@@ -114,6 +114,7 @@ def test_seeded_groups_result_files_by_run_and_orders_seeds(tmp_path: Path) -> N
     assert [r["seed"] for r in grouped["a-b"]] == [0, 1, 2]
     assert results.values(grouped["a-b"], "probes.x.object") == [0.0, 0.1, 0.2]
     assert results.values(grouped["a-b"], "probes.x.object").seeds == (0, 1, 2)
+    assert results.values([{"m": [[1, 2], [3, 4]], "seed": 7}], "m.1.0") == [3.0]
 
 
 def test_seed_table_and_format() -> None:
@@ -127,7 +128,7 @@ def test_seed_table_and_format() -> None:
 
 
 #: Committed results cheap enough to re-run in the tests (a few seconds each), in order of preference.
-REPRODUCIBLE = ("fast/randbits-b2-t0.2-s1.json", "fast/dominoes-simclr-random_init-s1.json")
+REPRODUCIBLE = ("fast/randbits-b6-t0.1-s1.json", "fast/dominoes-simclr-random_init-s1.json")
 
 
 def test_a_committed_result_reproduces_from_its_recorded_command(shipped_dir, tmp_path: Path) -> None:

@@ -25,6 +25,24 @@ def tiny_plan(seeds=(0, 1, 2), extra: str = "") -> list[sweep.PlannedRun]:
     return sweep.parse_plan([f"tiny/run-s{{seed}}.json {TINY} {extra} --seed {{seed}}"], seeds)
 
 
+FAKE_RUN = """
+import json, sys, time
+args = sys.argv[sys.argv.index("run") + 1:]
+out = args[args.index("--out") + 1]
+time.sleep(SECONDS)
+json.dump({"command": "python -m splicer_tutorial run " + " ".join(args), "wall_s": SECONDS,
+           "seed": int(args[args.index("--seed") + 1])}, open(out, "w"))
+"""
+
+
+def fake_python(tmp_path: Path, seconds: float) -> str:
+    """An executable that stands in for ``python -m splicer_tutorial run``: it sleeps, then writes a result."""
+    path = tmp_path / "fake-python"
+    path.write_text(f"#!{sys.executable}\n" + FAKE_RUN.replace("SECONDS", repr(seconds)))
+    path.chmod(0o755)
+    return str(path)
+
+
 # ------------------------------------------------------------------------- plans
 
 
@@ -119,15 +137,22 @@ def test_three_tiny_runs_on_two_jobs_then_a_rerun_skips_them(shipped_dir, tmp_pa
     assert again.line().startswith("0 done, 3 skipped, 0 failed")
 
 
-def test_a_budget_stops_starting_runs_that_would_not_fit(shipped_dir, tmp_path: Path) -> None:
-    summary = sweep.sweep(tiny_plan(), tmp_path, jobs=1, budget=0.5, log=lambda _: None)
-    # the first run of a kind starts (nothing is known yet); it takes seconds, so the next would not fit
-    assert summary.done == ["tiny/run-s0.json"]
-    assert summary.left == ["tiny/run-s1.json", "tiny/run-s2.json"]
-    assert "left     2 runs, from tiny/run-s1.json" in summary.report()
-    # a later sweep judges the kind by the wall time recorded in the finished result
-    later = sweep.sweep(tiny_plan(), tmp_path, jobs=1, budget=0.5, log=lambda _: None)
-    assert later.skipped == ["tiny/run-s0.json"] and not later.done and len(later.left) == 2
+def test_a_budget_stops_starting_runs_that_would_not_fit(tmp_path: Path) -> None:
+    python = fake_python(tmp_path, 1.0)  # each run takes a second
+    plan = sweep.parse_plan(["r-s{seed}.json --epochs 2 --seed {seed}", "q-s{seed}.json --epochs 3 --seed {seed}"],
+                            (0, 1, 2))
+    summary = sweep.sweep(plan, tmp_path, jobs=1, budget=2.5, python=python, log=lambda _: None, poll_s=0.05)
+    # the first run of a kind starts (nothing is known of it yet), the second fits (2 s < 2.5 s), the third
+    # would end after 3 s: the sweep stops there, in the plan's order
+    assert summary.done == ["r-s0.json", "r-s1.json"]
+    assert summary.left == ["r-s2.json", "q-s0.json", "q-s1.json", "q-s2.json"]
+    assert "left     4 runs, from r-s2.json" in summary.report()
+    # a later sweep judges the kind by the wall time recorded in the finished results
+    later = sweep.sweep(plan, tmp_path, jobs=1, budget=0.5, python=python, log=lambda _: None, poll_s=0.05)
+    assert later.skipped == ["r-s0.json", "r-s1.json"] and not later.done and len(later.left) == 4
+    # without a budget, everything runs, two at a time
+    rest = sweep.sweep(plan, tmp_path, jobs=2, python=python, log=lambda _: None, poll_s=0.05)
+    assert sorted(rest.done) == ["q-s0.json", "q-s1.json", "q-s2.json", "r-s2.json"] and rest.wall_s < 3.5
 
 
 def test_a_failed_run_is_reported_with_its_error(shipped_dir, tmp_path: Path) -> None:
@@ -146,9 +171,10 @@ def test_a_killed_sweep_stops_its_runs_and_leaves_no_partial_file(shipped_dir, t
          "--results", str(folder)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     log = folder / ".logs" / "slow-s0.json.log"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and "simclr/baseline" not in (log.read_text() if log.exists() else ""):
-        time.sleep(0.5)  # until the run is training
-    assert "simclr/baseline" in log.read_text(), "the run did not start training"
+    while time.monotonic() < deadline and not log.exists():
+        time.sleep(0.2)  # until the run has started
+    assert log.exists(), "the run did not start"
+    time.sleep(1)
     process.send_signal(signal.SIGTERM)
     out, _ = process.communicate(timeout=120)
     assert process.returncode == 130, out
