@@ -13,8 +13,9 @@ The sweep
 
 * **skips** a run whose result file exists and was made by the same ``run`` arguments
   (compared after parsing, so the order of the flags does not matter; ``--threads`` and
-  ``--device`` are not compared). A file made by other arguments is a *conflict*: it is
-  neither run nor overwritten, and the summary says so;
+  ``--device`` are not compared), also when another process wrote it while this sweep
+  waited. A file made by other arguments is a *conflict*: it is neither run nor
+  overwritten, and the summary says so;
 * runs the rest **in the plan's order**, ``jobs`` at a time, each as its own process
   (``python -m splicer_tutorial run``) with the CPU threads split between them
   (``--threads``, recorded in the result's command, so re-running that command gives the
@@ -273,6 +274,10 @@ def sweep(
                     queue.clear()
                     break
                 planned = queue.pop(0)
+                if status([planned], folder)[planned.out] == "done":  # made meanwhile by another sweep
+                    summary.skipped.append(planned.out)
+                    log(f"sweep: skip  {planned.out} (written meanwhile by another process)")
+                    continue
                 path = logs / (planned.out.replace("/", "__") + ".log")
                 path.parent.mkdir(parents=True, exist_ok=True)
                 command = [python, "-m", "splicer_tutorial", "run", *planned.args,

@@ -155,6 +155,18 @@ def test_a_budget_stops_starting_runs_that_would_not_fit(tmp_path: Path) -> None
     assert sorted(rest.done) == ["q-s0.json", "q-s1.json", "q-s2.json", "r-s2.json"] and rest.wall_s < 3.5
 
 
+def test_a_run_written_meanwhile_by_another_sweep_is_skipped(tmp_path: Path) -> None:
+    plan = sweep.parse_plan(["r-s{seed}.json --epochs 2 --seed {seed}"], (0, 1))
+    python = fake_python(tmp_path, 0.5)
+
+    def log(line: str) -> None:  # while run 0 trains, another process finishes run 1
+        if line.startswith("sweep: start") and "r-s0.json" in line:
+            results.save({"command": "python -m splicer_tutorial run --epochs 2 --seed 1"}, tmp_path / "r-s1.json")
+
+    summary = sweep.sweep(plan, tmp_path, jobs=1, python=python, log=log, poll_s=0.05)
+    assert summary.done == ["r-s0.json"] and summary.skipped == ["r-s1.json"]
+
+
 def test_a_failed_run_is_reported_with_its_error(shipped_dir, tmp_path: Path) -> None:
     plan = sweep.parse_plan(["bits.json --dataset randbits --mode fast"], (0,))  # parses; fails at run time
     summary = sweep.sweep(plan, tmp_path, log=lambda _: None)
