@@ -22,7 +22,9 @@ The package behind the book. One module per idea:
 ``supervised``     supervised classifiers: simplicity bias with labels
 ``plots``          the figures of the book
 ``experiments``    runs shared by the chapters and the command line
-``results``        result files with provenance
+``results``        result files with provenance; seeds, standard errors, comparisons
+``sweep``          many runs from a plan: skipping, jobs, a time budget
+``plans``          the named plans of the sweep (fast, full, the CPU scale study, ...)
 ``bench``          images per second of augmentation and training steps
 =================  ==========================================================
 
@@ -45,11 +47,13 @@ from . import (
     models,
     multiplex,
     multispectral,
+    plans,
     plots,
     probes,
     randbits,
     results,
     supervised,
+    sweep,
     training,
 )
 from .config import mode
@@ -73,11 +77,13 @@ __all__ = [
     "models",
     "multiplex",
     "multispectral",
+    "plans",
     "plots",
     "probes",
     "randbits",
     "results",
     "supervised",
+    "sweep",
     "training",
     "mode",
     "TrainConfig",
