@@ -102,3 +102,19 @@ def test_every_cited_key_is_in_the_bibliography():
              for key in group.split(",")}
     assert cited, "nothing is cited"
     assert cited <= keys, f"cited but not in references.bib: {sorted(cited - keys)}"
+
+
+#: Calls that train or evaluate a model live in a chapter.
+LIVE_RUNS = ("run_dominoes(", "run_randbits(", "pretrain(", "run_channel_toy(", "channels.run(", "train_classifier(",
+             "run_supervised(")
+#: Chapters whose only training is didactic (no probe, no claim about a result).
+DIDACTIC_ONLY = {"06_splicer_loss.ipynb"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_a_chapter_that_trains_shows_its_seeds(path):
+    """Evidence carries seeds: a chapter with live runs also reads the seeded runs of the sweep."""
+    code = "\n".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
+    if path.name in DIDACTIC_ONLY or not any(call in code for call in LIVE_RUNS):
+        pytest.skip("no live runs that make a claim")
+    assert "st.results.seeded(" in code, f"{path.name} trains live but shows no seeded results"
