@@ -211,8 +211,8 @@ def train_config(dataset: str | ChannelDataset, mode: str | None = None, variant
     they can be (43, 43, 42); for separate encoders, whose projector is block-diagonal,
     the projector's widths are rounded up to multiples of K (129 and 513 for K = 3).
     """
+    from .chunks import chunk_sizes
     from .experiments import train_config as preset_config
-    from .losses import allocate_chunks
 
     spec = get(dataset)
     values: dict[str, Any] = {"augment": spec.augment, "photometric_channels": spec.photometric_channels,
@@ -223,7 +223,7 @@ def train_config(dataset: str | ChannelDataset, mode: str | None = None, variant
     k = config.num_components if (config.groups or config.mask_labels) else 0  # channel groups or mask labels
     if config.variant == "splicer" and k and config.proj_dim % k and config.chunk_sizes is None \
             and config.projector == "dense":
-        config = dataclasses.replace(config, chunk_sizes=allocate_chunks([1] * k, config.proj_dim))
+        config = dataclasses.replace(config, chunk_sizes=chunk_sizes(config.proj_dim, k))
     if config.variant == "separate" and k:
         rounded = {name: -(-getattr(config, name) // k) * k for name in ("proj_dim", "hidden_dim")}
         config = dataclasses.replace(config, **rounded)

@@ -27,6 +27,8 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from .chunks import chunk_slices
+
 Box = tuple[int, int, int, int]
 FILLS = ("zero", "crop")
 
@@ -34,18 +36,20 @@ FILLS = ("zero", "crop")
 def grid_boxes(height: int, width: int, rows: int, cols: int) -> list[Box]:
     """Boxes of a ``rows x cols`` grid over an image, row by row (top-left first).
 
-    ``grid_boxes(64, 32, 2, 1)`` gives the top and bottom halves of a domino.
+    ``grid_boxes(64, 32, 2, 1)`` gives the top and bottom halves of a domino. A side that
+    does not divide evenly is cut as evenly as it can be
+    (:func:`splicer_tutorial.chunks.chunk_sizes`): 3 rows of 32 pixels are 11, 11 and 10.
     """
     for name, value in (("height", height), ("width", width), ("rows", rows), ("cols", cols)):
-        if not isinstance(value, int) or value < 1:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}.")
-    if height % rows or width % cols:
+    if rows > height or cols > width:
         raise ValueError(
-            f"a {height}x{width} image does not divide into a {rows}x{cols} grid of equal "
-            f"boxes; choose rows dividing {height} and cols dividing {width}."
+            f"a {height}x{width} image cannot be cut into a {rows}x{cols} grid of boxes at least "
+            f"1 pixel wide; choose at most {height} rows and {width} cols."
         )
-    h, w = height // rows, width // cols
-    return [(r * h, (r + 1) * h, c * w, (c + 1) * w) for r in range(rows) for c in range(cols)]
+    row_cuts, col_cuts = chunk_slices(height, rows), chunk_slices(width, cols)
+    return [(r.start, r.stop, c.start, c.stop) for r in row_cuts for c in col_cuts]
 
 
 def halves(height: int, width: int, direction: str = "top-bottom") -> list[Box]:
@@ -105,7 +109,7 @@ def by_sections(x: torch.Tensor, boxes: Sequence[Box], fill: str = "zero") -> to
         if len(sizes) > 1:
             raise ValueError(
                 f"fill='crop' needs boxes of one size to stack them, got sizes {sorted(sizes)}; "
-                "use equal boxes (grid_boxes) or fill='zero'."
+                "use a grid that divides the image evenly, or fill='zero'."
             )
         return torch.stack([x[:, :, t:b, l:r] for t, b, l, r in boxes], dim=1)
     raise ValueError(f"fill is {fill!r}; use one of {FILLS}.")

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from . import config as config_module
 from . import dominoes as dominoes_module
 from . import probes as probes_module
 from . import results as results_module
+from .chunks import chunk_sizes
 from .deconstruct import by_sections, grid_boxes
 from .training import TrainConfig, pretrain, untrained
 
@@ -139,12 +140,15 @@ def probe_curve(data: dict, n_train: int = 1000, n_test: int = 500, device=None)
     return measure
 
 
-def chunk_probes(model, data: dict, num_chunks: int, n_train: int = 1000, n_test: int = 500, device=None) -> dict:
+def chunk_probes(
+    model, data: dict, chunks: int | Sequence[int], n_train: int = 1000, n_test: int = 500, device=None
+) -> dict:
     """Chunk x factor probe accuracy of a model's projected embedding z on ``mnist_randomised``.
 
     There digit and object are independent, so each chunk's probe says which factor that
-    chunk holds (:func:`splicer_tutorial.probes.chunk_probe_matrix`). Returns
-    ``{"split", "factors", "matrix": (K, 2) nested list}``.
+    chunk holds (:func:`splicer_tutorial.probes.chunk_probe_matrix`). ``chunks``: their
+    number, or their sizes (:meth:`TrainConfig.embedding_chunks`, the chunks a run
+    trained). Returns ``{"split", "factors", "chunk_sizes", "matrix": (K, 2) nested list}``.
     """
     train = data["train"]["mnist_randomised"].subset(min(n_train, len(data["train"]["mnist_randomised"])))
     test = data["test"]["mnist_randomised"].subset(min(n_test, len(data["test"]["mnist_randomised"])))
@@ -153,9 +157,11 @@ def chunk_probes(model, data: dict, num_chunks: int, n_train: int = 1000, n_test
     z_test = probes_module.extract_features(model.embed, test.images, device=device)
     matrix = probes_module.chunk_probe_matrix(
         z_train, {f: train.labels(f).numpy() for f in factors}, z_test, {f: test.labels(f).numpy() for f in factors},
-        num_chunks,
+        chunks,
     )
-    return {"split": "mnist_randomised", "factors": list(factors), "matrix": matrix.tolist()}
+    sizes = chunk_sizes(z_train.shape[1], chunks) if isinstance(chunks, int) else list(chunks)
+    return {"split": "mnist_randomised", "factors": list(factors), "chunk_sizes": list(sizes),
+            "matrix": matrix.tolist()}
 
 
 #: The factor each randomised split measures: there the other half says nothing about it.
@@ -250,8 +256,7 @@ def run_dominoes(
         )
     evaluation = probes_module.evaluate(model.encoder, data, knn=knn, device=device, variants=variants)
     if chunks and reference is None and "mnist_randomised" in data["test"]:
-        num_chunks = 2 if config.variant == "baseline" else config.num_components
-        evaluation["chunk_probes"] = chunk_probes(model, data, num_chunks, device=device)
+        evaluation["chunk_probes"] = chunk_probes(model, data, config.embedding_chunks(), device=device)
     if all(split in whole["train"] and split in whole["test"] for split in _MEASURES.values()):
         evaluation["half_probes"] = half_probes(model.encoder, whole, device=device)
     result = results_module.record(

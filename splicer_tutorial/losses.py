@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .chunks import chunk_sizes
+
 
 def _check_pair(a: torch.Tensor, b: torch.Tensor) -> None:
     if a.ndim != 2 or a.shape != b.shape:
@@ -189,8 +191,9 @@ class _ComponentLoss(nn.Module):
 class SpliCERLoss(_ComponentLoss):
     """SpliCER: register component k to chunk k of the primary embedding.
 
-    The primary embedding z (B, D) is split into K chunks ``z^(1..K)``, by default equal
-    ones of D/K dimensions, and with components' embeddings c (B, K, D_c)
+    The primary embedding z (B, D) is split into K chunks ``z^(1..K)``, by default as
+    equal as they can be (:func:`splicer_tutorial.chunks.chunk_sizes`: D/K each when K
+    divides D), and with components' embeddings c (B, K, D_c)
 
         L = L_base(z_1, z_2) + lambda * sum_k L_base(z^(k), c_k)
 
@@ -231,20 +234,9 @@ class SpliCERLoss(_ComponentLoss):
         self.chunk_sizes = chunk_sizes
 
     def sizes(self, proj_dim: int) -> tuple[int, ...]:
-        """The chunk sizes for an embedding of ``proj_dim`` dimensions."""
-        if self.chunk_sizes is not None:
-            if sum(self.chunk_sizes) != proj_dim:
-                raise ValueError(
-                    f"chunk_sizes {self.chunk_sizes} add up to {sum(self.chunk_sizes)}, not to the embedding "
-                    f"size {proj_dim}; make them add up to proj_dim."
-                )
-            return self.chunk_sizes
-        if proj_dim % self.num_components:
-            raise ValueError(
-                f"the embedding size {proj_dim} does not divide into {self.num_components} "
-                f"equal chunks; choose proj_dim as a multiple of {self.num_components} or give chunk_sizes."
-            )
-        return (proj_dim // self.num_components,) * self.num_components
+        """The chunk sizes for an embedding of ``proj_dim`` dimensions
+        (:func:`splicer_tutorial.chunks.chunk_sizes`)."""
+        return chunk_sizes(proj_dim, self.num_components, self.chunk_sizes)
 
     def component_dim(self, proj_dim: int) -> int:
         return max(self.sizes(proj_dim))
@@ -292,7 +284,8 @@ class SeparateLoss(nn.Module):
     """The separate-encoders baseline: K independent SSL problems, one per component.
 
     Encoder k sees only component k; the projections of the K components are
-    concatenated into z (B, D) and chunk k holds component k's. For two views,
+    concatenated into z (B, D) and chunk k (:func:`splicer_tutorial.chunks.chunk_sizes`)
+    holds component k's. For two views,
 
         L = sum_k L_base(z_1^(k), z_2^(k))
 
@@ -308,12 +301,8 @@ class SeparateLoss(nn.Module):
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         _check_pair(z1, z2)
-        if z1.shape[1] % self.num_components:
-            raise ValueError(
-                f"the embedding size {z1.shape[1]} does not divide into {self.num_components} chunks."
-            )
-        chunk = z1.shape[1] // self.num_components
-        return sum(self.base(a, b) for a, b in zip(z1.split(chunk, dim=1), z2.split(chunk, dim=1)))
+        sizes = list(chunk_sizes(z1.shape[1], self.num_components))
+        return sum(self.base(a, b) for a, b in zip(z1.split(sizes, dim=1), z2.split(sizes, dim=1)))
 
 
 METHODS = {"simclr": NTXentLoss, "vicreg": VICRegLoss}

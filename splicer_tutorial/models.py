@@ -16,8 +16,13 @@ SpliCER model costs what the base model costs at inference.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from .chunks import chunk_sizes
 
 BACKBONES = ("resnet18", "convnet")
 
@@ -114,54 +119,73 @@ def forward_flops(module: nn.Module, input_shape: tuple[int, ...], method: str =
 class BlockLinear(nn.Module):
     """A block-diagonal linear layer: ``blocks`` independent maps side by side.
 
-    x (B, in_features) is cut into ``blocks`` equal groups; group k is mapped by its own
-    weight ``W_k`` (out_features/blocks x in_features/blocks) to output chunk k:
+    x (B, in_features) is cut into ``blocks`` groups and the output into as many chunks,
+    both by :func:`splicer_tutorial.chunks.chunk_sizes` (as equal as they can be, or the
+    output's ``out_sizes``); group k is mapped by its own weight ``W_k`` to output chunk k:
 
         y^(k) = W_k x^(k) + b^(k)
 
     so output chunk k depends on input group k only, and the gradient of anything computed
     from chunk k reaches group k only. This is the *sparse* projector that the SpliCER
-    paper's theory assumes. One ``einsum``, no loop over blocks.
+    paper's theory assumes. Equal blocks are one ``einsum`` over a (K, out/K, in/K)
+    weight; unequal ones (512 into 3) one matmul with the off-diagonal blocks masked out.
     """
 
-    def __init__(self, in_features: int, out_features: int, blocks: int) -> None:
+    def __init__(self, in_features: int, out_features: int, blocks: int, out_sizes: Sequence[int] | None = None) -> None:
         super().__init__()
-        if blocks < 1 or in_features % blocks or out_features % blocks:
+        if isinstance(blocks, bool) or not isinstance(blocks, int) or blocks < 1:
+            raise ValueError(f"blocks must be a positive int, got {blocks!r}.")
+        if in_features < blocks or out_features < blocks:
             raise ValueError(
-                f"in_features={in_features} and out_features={out_features} must both divide into "
-                f"blocks={blocks} equal groups; choose sizes that are multiples of {blocks}."
+                f"in_features={in_features} and out_features={out_features} cannot both be cut into "
+                f"blocks={blocks} groups of at least 1; choose sizes of at least {blocks}."
             )
         self.blocks = blocks
         self.in_features, self.out_features = in_features, out_features
-        fan_in = in_features // blocks
-        bound = fan_in**-0.5  # nn.Linear's default initialisation, per block
-        self.weight = nn.Parameter(torch.empty(blocks, out_features // blocks, fan_in).uniform_(-bound, bound))
-        self.bias = nn.Parameter(torch.empty(out_features).uniform_(-bound, bound))
+        self.in_sizes = chunk_sizes(in_features, blocks)
+        self.out_sizes = chunk_sizes(out_features, blocks, out_sizes)
+        self.equal = len(set(self.in_sizes)) == 1 and len(set(self.out_sizes)) == 1
+        if self.equal:
+            fan_in = in_features // blocks
+            bound = fan_in**-0.5  # nn.Linear's default initialisation, per block
+            self.weight = nn.Parameter(torch.empty(blocks, out_features // blocks, fan_in).uniform_(-bound, bound))
+            self.bias = nn.Parameter(torch.empty(out_features).uniform_(-bound, bound))
+            return
+        mask = torch.block_diag(*[torch.ones(o, i) for o, i in zip(self.out_sizes, self.in_sizes)])
+        bound = torch.cat([torch.full((o,), i**-0.5) for o, i in zip(self.out_sizes, self.in_sizes)])
+        self.register_buffer("mask", mask)
+        self.weight = nn.Parameter((torch.rand(out_features, in_features) * 2 - 1) * bound[:, None] * mask)
+        self.bias = nn.Parameter((torch.rand(out_features) * 2 - 1) * bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.equal:
+            return F.linear(x, self.weight * self.mask, self.bias)
         groups = x.unflatten(1, (self.blocks, -1))  # (B, K, in/K)
         return torch.einsum("bki,koi->bko", groups, self.weight).flatten(1) + self.bias
 
     def dense_weight(self) -> torch.Tensor:
         """The equivalent (out_features, in_features) matrix: zero off the diagonal blocks."""
-        return torch.block_diag(*self.weight)
+        return torch.block_diag(*self.weight) if self.equal else self.weight * self.mask
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, blocks={self.blocks}"
+        sizes = "" if self.equal else f", out_sizes={self.out_sizes}"
+        return f"in_features={self.in_features}, out_features={self.out_features}, blocks={self.blocks}{sizes}"
 
 
-def _linear(in_dim: int, out_dim: int, blocks: int) -> nn.Module:
-    return nn.Linear(in_dim, out_dim) if blocks == 1 else BlockLinear(in_dim, out_dim, blocks)
+def _linear(in_dim: int, out_dim: int, blocks: int, out_sizes: Sequence[int] | None = None) -> nn.Module:
+    return nn.Linear(in_dim, out_dim) if blocks == 1 else BlockLinear(in_dim, out_dim, blocks, out_sizes)
 
 
 def mlp(
-    in_dim: int, hidden_dim: int, out_dim: int, layers: int = 2, blocks: int = 1, block_all: bool = False
+    in_dim: int, hidden_dim: int, out_dim: int, layers: int = 2, blocks: int = 1, block_all: bool = False,
+    out_sizes: Sequence[int] | None = None,
 ) -> nn.Sequential:
     """A projector: ``layers - 1`` blocks of ``Linear-BN-ReLU``, then a ``Linear``.
 
     (B, in_dim) -> (B, out_dim). With ``blocks=K`` the last ``Linear`` is block-diagonal
     (:class:`BlockLinear`), so output chunk k is computed from hidden group k only; with
     ``block_all=True`` every layer is, which makes K independent projectors side by side.
+    ``out_sizes``: the K output chunks of the block layer (default: as equal as they can be).
     """
     if layers < 1:
         raise ValueError(f"layers must be >= 1, got {layers}.")
@@ -170,7 +194,7 @@ def mlp(
     for _ in range(layers - 1):
         modules += [_linear(dim, hidden_dim, blocks if block_all else 1), nn.BatchNorm1d(hidden_dim), nn.ReLU()]
         dim = hidden_dim
-    modules.append(_linear(dim, out_dim, blocks))
+    modules.append(_linear(dim, out_dim, blocks, out_sizes))
     return nn.Sequential(*modules)
 
 
@@ -211,8 +235,9 @@ class SSLModel(nn.Module):
     takes components (B, K, C, h, w), runs them through the *same* encoder in one batched
     pass and returns (B, K, component_dim). ``projector_blocks=K`` makes the primary
     projector's last layer block-diagonal (chunk k of z from hidden group k only);
-    ``block_all=True`` makes all its layers so. ``share_projector=True`` projects the
-    components with the primary projector instead of one of their own: (B, K, proj_dim).
+    ``block_all=True`` makes all its layers so; ``chunk_sizes`` gives its K chunks (default:
+    as equal as they can be). ``share_projector=True`` projects the components with the
+    primary projector instead of one of their own: (B, K, proj_dim).
     """
 
     def __init__(
@@ -224,13 +249,15 @@ class SSLModel(nn.Module):
         projector_blocks: int = 1,
         block_all: bool = False,
         share_projector: bool = False,
+        chunk_sizes: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         if share_projector and component_dim:
             raise ValueError("share_projector=True projects components with the primary projector; "
                              "leave component_dim None.")
         self.encoder = encoder
-        self.projector = mlp(encoder.out_dim, hidden_dim, proj_dim, blocks=projector_blocks, block_all=block_all)
+        self.projector = mlp(encoder.out_dim, hidden_dim, proj_dim, blocks=projector_blocks, block_all=block_all,
+                             out_sizes=chunk_sizes if projector_blocks > 1 else None)
         self.component_projector = (
             mlp(encoder.out_dim, hidden_dim, component_dim) if component_dim
             else self.projector if share_projector else None

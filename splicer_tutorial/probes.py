@@ -25,6 +25,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from .chunks import chunk_slices
 from .config import resolve_device
 
 FACTORS = ("digit", "object")
@@ -152,20 +153,22 @@ def chunk_probe_matrix(
     train_labels: Mapping[str, np.ndarray],
     test_z: np.ndarray,
     test_labels: Mapping[str, np.ndarray],
-    num_chunks: int,
+    chunks: int | Sequence[int],
 ) -> np.ndarray:
     """Linear-probe accuracy of each chunk of an embedding for each factor: (K, F).
 
-    train_z: (N, D) and test_z: (M, D) embeddings (e.g. ``model.embed``), split into
-    ``num_chunks`` equal chunks as SpliCER splits them; factors in the order of
-    ``train_labels``. A SpliCER model should show each chunk specialising in its component.
+    train_z: (N, D) and test_z: (M, D) embeddings (e.g. ``model.embed``), split into the
+    chunks a run trained: ``chunks`` is their number K (as equal as they can be,
+    :func:`splicer_tutorial.chunks.chunk_sizes`) or their sizes (e.g. a run's
+    ``chunk_sizes``); factors in the order of ``train_labels``. A SpliCER model should show
+    each chunk specialising in its component.
     """
-    if train_z.shape[1] % num_chunks:
-        raise ValueError(f"the embedding width {train_z.shape[1]} does not divide into {num_chunks} chunks.")
-    width = train_z.shape[1] // num_chunks
-    matrix = np.zeros((num_chunks, len(train_labels)))
-    for k in range(num_chunks):
-        cols = slice(k * width, (k + 1) * width)
+    if train_z.ndim != 2 or test_z.ndim != 2 or train_z.shape[1] != test_z.shape[1]:
+        raise ValueError(f"train_z and test_z must be (N, D) with the same D, got {train_z.shape} and {test_z.shape}.")
+    sizes = None if isinstance(chunks, int) else tuple(chunks)
+    slices = chunk_slices(train_z.shape[1], len(sizes) if sizes else chunks, sizes)
+    matrix = np.zeros((len(slices), len(train_labels)))
+    for k, cols in enumerate(slices):
         for j, factor in enumerate(train_labels):
             matrix[k, j] = linear_probe(train_z[:, cols], train_labels[factor], test_z[:, cols], test_labels[factor])
     return matrix

@@ -41,6 +41,7 @@ from tqdm import tqdm
 
 from . import config as config_module
 from .augment import SSLAugment
+from .chunks import chunk_sizes
 from . import deconstruct
 from .losses import VARIANTS, make_loss
 from .models import SeparateEncoders, SSLModel, make_encoder
@@ -110,8 +111,6 @@ class TrainConfig:
             self.channel_names = tuple(self.channel_names)
         if self.chunk_sizes is not None:
             self.chunk_sizes = tuple(int(c) for c in self.chunk_sizes)
-            if self.projector == "block":
-                raise ValueError("the block projector has equal blocks; leave chunk_sizes None with projector='block'.")
         if self.mask_labels is not None:
             if self.mask_labels < 2 or self.groups is not None or self.fill != "zero":
                 raise ValueError(
@@ -124,6 +123,10 @@ class TrainConfig:
                 raise ValueError(f"groups must be non-empty lists of channels, got {self.groups!r}.")
             if self.fill != "zero":
                 raise ValueError("channel groups are zero-filled components; leave fill='zero' with groups.")
+        if self.chunk_sizes is not None:
+            if self.variant != "splicer":
+                raise ValueError(f"chunk_sizes applies to variant 'splicer' only, not {self.variant!r}; leave it None.")
+            self.embedding_chunks()  # k positive sizes adding up to proj_dim, or a clear error now
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
@@ -135,6 +138,11 @@ class TrainConfig:
         if self.mask_labels:
             return self.mask_labels - (0 if self.mask_background else 1)
         return len(self.groups) if self.groups else self.sections[0] * self.sections[1]
+
+    def embedding_chunks(self) -> tuple[int, ...]:
+        """The sizes of the K chunks of the embedding z this run trains (and probes):
+        ``chunk_sizes``, or as equal as they can be (:func:`splicer_tutorial.chunks.chunk_sizes`)."""
+        return chunk_sizes(self.proj_dim, self.num_components, self.chunk_sizes)
 
     def split(self, x: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
         """The components of images x (B, C, H, W) this run uses: (B, K, C, h, w).
@@ -195,7 +203,8 @@ def build(config: TrainConfig, in_channels: int = 3) -> tuple[SSLModel, nn.Modul
     shared = config.component_projector == "shared"
     component_dim = None if config.variant == "baseline" or shared else loss.component_dim(config.proj_dim)
     encoder = make_encoder(config.backbone, in_channels, config.width)
-    return SSLModel(encoder, config.proj_dim, config.hidden_dim, component_dim, blocks, share_projector=shared), loss
+    return SSLModel(encoder, config.proj_dim, config.hidden_dim, component_dim, blocks, share_projector=shared,
+                    chunk_sizes=config.chunk_sizes), loss
 
 
 def untrained(config: TrainConfig, in_channels: int = 3) -> tuple[SSLModel, History]:

@@ -44,9 +44,11 @@ def test_grid_boxes_bad_arguments_are_named(height, width, rows, cols, name) -> 
         grid_boxes(height, width, rows, cols)
 
 
-def test_grid_that_does_not_divide_raises() -> None:
-    with pytest.raises(ValueError, match=r"12x8 image does not divide into a 5x1 grid"):
-        grid_boxes(12, 8, 5, 1)
+def test_a_grid_that_does_not_divide_cuts_as_evenly_as_it_can() -> None:
+    assert grid_boxes(12, 8, 5, 1) == [(0, 3, 0, 8), (3, 6, 0, 8), (6, 8, 0, 8), (8, 10, 0, 8), (10, 12, 0, 8)]
+    assert grid_boxes(32, 16, 3, 1) == [(0, 11, 0, 16), (11, 22, 0, 16), (22, 32, 0, 16)]
+    with pytest.raises(ValueError, match=r"a 4x8 image cannot be cut into a 5x1 grid"):
+        grid_boxes(4, 8, 5, 1)
 
 
 def test_halves_bad_direction() -> None:
@@ -269,8 +271,11 @@ def test_split_chooses_channels_or_sections() -> None:
     assert torch.equal(split(x, groups=[[0], [1, 2]]), by_channels(x, [[0], [1, 2]]))
     assert torch.equal(split(x, (2, 2), "crop"), by_sections(x, grid_boxes(8, 4, 2, 2), "crop"))
     assert split(x).shape == (2, 2, 3, 8, 4)
-    with pytest.raises(ValueError, match="does not divide into a 3x1 grid"):
-        split(x, (3, 1))
+    thirds = split(x, (3, 1))  # 8 rows into 3: 3, 3, 2
+    assert thirds.shape == (2, 3, 3, 8, 4) and torch.equal(thirds.sum(dim=1), x)
+    assert torch.equal(thirds[:, 2, :, 6:], x[:, :, 6:]) and (thirds[:, 2, :, :6] == 0).all()
+    with pytest.raises(ValueError, match="fill='crop' needs boxes of one size"):
+        split(x, (3, 1), "crop")
 
 
 def test_channel_groups_by_name() -> None:

@@ -209,13 +209,15 @@ def test_splicer_keep_primary_false_drops_the_primary_term(base) -> None:
     assert g_primary.abs().sum() > 0
 
 
-def test_splicer_component_dim_and_indivisible_sizes(base) -> None:
+def test_splicer_chunks_an_indivisible_embedding_as_evenly_as_it_can(base) -> None:
     loss = SpliCERLoss(base, num_components=3)
     assert loss.component_dim(12) == 4
-    with pytest.raises(ValueError, match=r"embedding size 10 does not divide into 3 equal chunks"):
-        loss.component_dim(10)
-    with pytest.raises(ValueError, match=r"embedding size 10 does not divide into 3"):
-        loss([rand(4, 10), rand(4, 10)], rand(4, 3, 3))
+    assert loss.sizes(10) == (4, 3, 3) and loss.component_dim(10) == 4
+    z1, z2, c = rand(6, 10), rand(6, 10), rand(6, 3, 4)
+    explicit = SpliCERLoss(base, num_components=3, chunk_sizes=(4, 3, 3))
+    assert torch.equal(loss([z1, z2], c), explicit([z1, z2], c))
+    with pytest.raises(ValueError, match=r"a length of 2 cannot be cut into 3 chunks"):
+        loss.component_dim(2)
 
 
 def test_splicer_component_width_must_be_d_over_k_or_d(base) -> None:
@@ -298,7 +300,7 @@ def test_splicer_with_chunk_sizes_registers_each_component_to_its_own_width() ->
 
 
 def test_chunk_sizes_errors() -> None:
-    with pytest.raises(ValueError, match="add up to 10, not to the embedding size 12"):
+    with pytest.raises(ValueError, match=r"chunk sizes \(4, 6\) add up to 10, not to 12"):
         SpliCERLoss(NTXentLoss(), 2, chunk_sizes=(4, 6)).component_dim(12)
     with pytest.raises(ValueError, match="chunk_sizes must be 2 positive sizes"):
         SpliCERLoss(NTXentLoss(), 2, chunk_sizes=(12,))
@@ -343,9 +345,15 @@ def test_separate_loss_chunks_do_not_interact() -> None:
     assert torch.allclose(z1.grad[:, :4], alone.grad)
 
 
+def test_separate_loss_cuts_an_indivisible_embedding_as_the_others_do() -> None:
+    z1, z2, base = rand(4, 8), rand(4, 8), NTXentLoss()
+    expected = base(z1[:, :3], z2[:, :3]) + base(z1[:, 3:6], z2[:, 3:6]) + base(z1[:, 6:], z2[:, 6:])
+    assert torch.allclose(SeparateLoss(base, 3)(z1, z2), expected)
+
+
 def test_separate_loss_errors() -> None:
-    with pytest.raises(ValueError, match="does not divide into 3 chunks"):
-        SeparateLoss(NTXentLoss(), 3)(rand(4, 8), rand(4, 8))
+    with pytest.raises(ValueError, match="a length of 2 cannot be cut into 3 chunks"):
+        SeparateLoss(NTXentLoss(), 3)(rand(4, 2), rand(4, 2))
     with pytest.raises(ValueError, match="num_components must be >= 1"):
         SeparateLoss(NTXentLoss(), 0)
     with pytest.raises(ValueError, match="variant 'separate' has no primary term"):

@@ -153,9 +153,27 @@ def test_block_linear_chunk_k_depends_on_group_k_only() -> None:
     assert (x.grad[:, :4] == 0).all() and (x.grad[:, 4:] != 0).any()
 
 
-def test_block_linear_sizes_must_divide() -> None:
-    with pytest.raises(ValueError, match="must both divide into blocks=3"):
-        BlockLinear(8, 6, blocks=3)
+@pytest.mark.parametrize("out_sizes", [None, (1, 2, 3)])
+def test_block_linear_with_unequal_blocks_is_block_diagonal(out_sizes) -> None:
+    """8 inputs into 3 groups (3, 3, 2); outputs as equal as they can be or as asked for."""
+    torch.manual_seed(0)
+    layer = BlockLinear(8, 6, blocks=3, out_sizes=out_sizes)
+    rows = out_sizes or (2, 2, 2)
+    assert layer.in_sizes == (3, 3, 2) and layer.out_sizes == rows
+    dense, x = layer.dense_weight(), torch.randn(5, 8, requires_grad=True)
+    expected = torch.block_diag(*[torch.ones(o, i) for o, i in zip(rows, (3, 3, 2))]).bool()
+    assert ((dense != 0) == expected).all()
+    assert torch.allclose(layer(x), x @ dense.T + layer.bias, atol=1e-6)
+    layer(x)[:, sum(rows[:2]):].sum().backward()  # output chunk 2 reads input group 2 (the last 2) only
+    assert (x.grad[:, :6] == 0).all() and (x.grad[:, 6:] != 0).all()
+    assert (layer.weight.grad * (1 - layer.mask) == 0).all()  # nothing off the blocks ever learns
+
+
+def test_block_linear_errors() -> None:
+    with pytest.raises(ValueError, match="cannot both be cut into blocks=3 groups"):
+        BlockLinear(8, 2, blocks=3)
+    with pytest.raises(ValueError, match=r"chunk sizes \(4, 4\) must be 3 positive sizes"):
+        BlockLinear(8, 8, blocks=3, out_sizes=(4, 4))
 
 
 def test_mlp_blocks_only_last_or_all_layers() -> None:

@@ -104,10 +104,18 @@ def test_chunk_probe_matrix_finds_which_chunk_holds_which_factor() -> None:
     assert np.array_equal(swapped, matrix[:, ::-1])
 
 
-def test_chunk_probe_matrix_needs_equal_chunks() -> None:
-    z = np.zeros((10, 7))
-    with pytest.raises(ValueError, match=r"embedding width 7 does not divide into 2 chunks"):
-        chunk_probe_matrix(z, {"a": np.zeros(10)}, z, {"a": np.zeros(10)}, 2)
+def test_chunk_probe_matrix_reads_the_chunks_it_is_given() -> None:
+    """Unequal chunks: 8 noise columns, then 6 that hold factor a; chunks of 8 and 6."""
+    n = 600
+    a_feats, a = clustered(n, 4, 6, seed=7)
+    z = np.concatenate([np.random.default_rng(0).normal(size=(n, 8)), a_feats], axis=1)
+    fit, score = slice(0, 400), slice(400, n)
+    matrix = chunk_probe_matrix(z[fit], {"a": a[fit]}, z[score], {"a": a[score]}, (8, 6))
+    assert matrix[0, 0] < 0.45 and matrix[1, 0] > 0.9  # chance 0.25
+    thirds = chunk_probe_matrix(z[:, :7][fit], {"a": a[fit]}, z[:, :7][score], {"a": a[score]}, 3)  # 3, 2, 2
+    assert thirds.shape == (3, 1)
+    with pytest.raises(ValueError, match=r"chunk sizes \(4, 4\) add up to 8, not to 14"):
+        chunk_probe_matrix(z, {"a": a}, z, {"a": a}, (4, 4))
 
 
 # ------------------------------------------------------------------ features and evaluate

@@ -79,9 +79,17 @@ def test_build_sizes_the_component_projector(variant: str, component_dim) -> Non
     assert model.encoder.layers[0].in_channels == 5
 
 
-def test_build_splicer_indivisible_proj_dim_raises() -> None:
-    with pytest.raises(ValueError, match=r"embedding size 15 does not divide into 2"):
-        build(config(variant="splicer", proj_dim=15))
+def test_a_splicer_run_trains_and_probes_the_same_chunks() -> None:
+    """An embedding that K does not divide is chunked as evenly as it can be, the same way
+    by the loss, the block projector and the run's record of its chunks."""
+    cfg = config(variant="splicer", proj_dim=15, sections=(3, 1), projector="block")
+    model, loss_fn = build(cfg)
+    assert cfg.embedding_chunks() == loss_fn.sizes(15) == model.projector[-1].out_sizes == (5, 5, 5)
+    cfg = config(variant="splicer", proj_dim=16, sections=(3, 1))
+    assert cfg.embedding_chunks() == build(cfg)[1].sizes(16) == (6, 5, 5)
+    assert config(variant="splicer", proj_dim=128, chunk_sizes=(40, 88)).embedding_chunks() == (40, 88)
+    with pytest.raises(ValueError, match=r"chunk sizes \(40, 80\) add up to 120, not to 128"):
+        config(variant="splicer", proj_dim=128, chunk_sizes=(40, 80))
 
 
 def test_build_bad_method_is_named() -> None:
@@ -341,8 +349,10 @@ def test_named_groups_and_chunk_sizes_reach_the_model() -> None:
     assert cfg.groups == ((0,), (1, 2))
     model, loss_fn = build(cfg)
     assert loss_fn.chunk_sizes == (4, 12) and model.component_projector[-1].out_features == 12
-    with pytest.raises(ValueError, match="equal blocks"):
-        config(variant="splicer", chunk_sizes=(4, 12), projector="block")
+    model, _ = build(config(variant="splicer", chunk_sizes=(4, 12), projector="block"))
+    assert model.projector[-1].out_sizes == (4, 12)
+    with pytest.raises(ValueError, match="chunk_sizes applies to variant 'splicer' only"):
+        config(variant="sigma_je", chunk_sizes=(64, 64))
 
 
 def test_joint_pass_encodes_views_and_components_together(data, monkeypatch) -> None:
