@@ -6,6 +6,7 @@ The package behind the book. One module per idea:
 ``config``         the fast/full mode switch and the device
 ``datasets``       MNIST and CIFAR-10: shipped files, downloads, checksums
 ``dominoes``       MNIST-CIFAR dominoes and their randomised variants
+``chunks``         chunk geometry: how a length is cut into K parts, in one place
 ``deconstruct``    split images into components (sections, channels, masks)
 ``augment``        batched augmentation on the device, with or without shared geometry
 ``models``         ResNet-18, a small ConvNet, projectors
@@ -36,6 +37,7 @@ from . import (
     bench,
     channel_toy,
     channels,
+    chunks,
     config,
     datasets,
     deconstruct,
@@ -66,6 +68,7 @@ __all__ = [
     "bench",
     "channel_toy",
     "channels",
+    "chunks",
     "config",
     "datasets",
     "deconstruct",

@@ -51,6 +51,8 @@ def test_committed_notebook_has_no_outputs(path):
     cells = json.loads(shown.stdout)["cells"]
     with_outputs = [i for i, c in enumerate(cells) if c["cell_type"] == "code" and c.get("outputs")]
     assert not with_outputs, f"{name} was committed with outputs in cells {with_outputs}; clear them"
+    executed = [i for i, c in enumerate(cells) if c.get("execution_count") or "execution" in c.get("metadata", {})]
+    assert not executed, f"{name} was committed with execution counts or timings in cells {executed}; clear them"
 
 
 SETUP_LINES = (
@@ -75,6 +77,8 @@ def test_first_code_cell_installs_the_package_and_picks_the_mode_only(path):
                "MODE =", "DEVICE =", "print(f\"mode:")
     assert all(line.strip().startswith(allowed) for line in code), f"{path.name}: the setup cell does more: {code}"
     assert not any("import splicer_tutorial as st" in "".join(c["source"]) for c in cells[1:])
+    # there for Colab, out of the reader's way in the book: the input folds away
+    assert "hide-input" in cells[0]["metadata"].get("tags", []), f"{path.name}: tag the setup cell hide-input"
 
 
 def test_launch_buttons_citations_and_widget_scripts_are_configured():

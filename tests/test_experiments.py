@@ -80,6 +80,17 @@ def test_half_probes_read_each_factor_whole_and_alone():
     assert cifar_only["half_probes"]["object"]["whole"] != cifar_only["half_probes"]["object"]["alone"]
 
 
+@pytest.mark.parametrize("overrides, sizes", [({"chunk_sizes": (4, 12)}, [4, 12]), ({"sections": (3, 1)}, [6, 5, 5])])
+def test_the_chunk_probes_read_the_chunks_the_run_trained(overrides, sizes):
+    """Unequal chunks (asked for, or 16 dimensions into 3) are probed as trained, not as equal parts."""
+    data = fake_dominoes(n=96)
+    config = TrainConfig(**TINY, variant="splicer", **overrides)
+    result, model = experiments.run_dominoes(config, "fast", data=data, knn=False, progress=False, return_model=True)
+    assert result["chunk_probes"]["chunk_sizes"] == sizes == list(config.embedding_chunks())
+    again = experiments.chunk_probes(model, data, tuple(sizes))
+    assert again["matrix"] == result["chunk_probes"]["matrix"] and len(again["matrix"]) == len(sizes)
+
+
 def test_unknown_reference_is_rejected_by_name():
     with pytest.raises(ValueError, match="reference is 'cifar'"):
         experiments.run_dominoes(TrainConfig(**TINY), "fast", data=fake_dominoes(), reference="cifar")
