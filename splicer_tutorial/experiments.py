@@ -225,7 +225,8 @@ def run_dominoes(
             (:func:`chunk_probes`; K chunks for the component variants, 2 for the baseline),
             stored as ``chunk_probes``.
 
-    Returns a JSON-ready dict: ``config``, ``reference``, ``mode``, ``seed``, provenance
+    Returns a JSON-ready dict (:func:`splicer_tutorial.results.record`): ``config``,
+    ``dataset`` (``"dominoes"``), ``components``, ``reference``, ``mode``, ``seed``, provenance
     (``command``, ``device``, ``versions``, ``date``), ``wall_s``, ``history``,
     ``probes``, ``naive_probes`` and ``knn`` (each ``{variant: {factor: accuracy}}``),
     ``half_probes`` (:func:`half_probes`, on the whole dominoes even for a reference run
@@ -261,7 +262,7 @@ def run_dominoes(
         evaluation["half_probes"] = half_probes(model.encoder, whole, device=device)
     result = results_module.record(
         config, mode, device, command, start, data, train.images.shape[1:], 1 / (int(train.object.max()) + 1),
-        history, reference=reference, **evaluation,
+        history, dataset="dominoes", reference=reference, **evaluation,
     )
     return (result, model) if return_model else result
 

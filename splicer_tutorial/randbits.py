@@ -329,7 +329,8 @@ def run_randbits(
             A ``variant`` other than ``baseline`` uses :func:`channel_split` as its
             components unless ``groups`` is given.
 
-    Returns a JSON-ready dict: ``config``, ``mode``, ``seed``, ``n_bits``,
+    Returns a JSON-ready dict (:func:`splicer_tutorial.results.record`): ``config``,
+    ``dataset`` (``"randbits"``), ``components``, ``mode``, ``seed``, ``n_bits``,
     ``temperature``, provenance (``command``, ``device``, ``versions``, ``date``),
     ``wall_s``, ``data`` (set sizes), ``image_shape``, ``chance``, ``history``,
     ``probes`` and ``knn`` (each ``{"randbits": {"digit": accuracy}}``), ``reference``
@@ -357,21 +358,10 @@ def run_randbits(
         )
     evaluation = probes_module.evaluate(model.encoder, data, factors=FACTORS, knn=knn, device=device)
     evaluation.pop("naive_probes", None)  # needs a "correlated" variant; RandBits has none
-    result = {
-        "config": config.to_dict(),
-        "reference": "random_init" if random_init else None,
-        "mode": mode,
-        "seed": seed,
-        "n_bits": n_bits,
-        "temperature": temperature,
-        **results_module.provenance(device, command),
-        "wall_s": time.perf_counter() - start,
-        "data": {split: {v: len(s) for v, s in sets.items()} for split, sets in data.items()},
-        "image_shape": list(train.images.shape[1:]),
-        "chance": CHANCE,
-        "history": history.to_dict(),
-        **evaluation,
-    }
+    result = results_module.record(
+        config, mode, device, command, start, data, train.images.shape[1:], CHANCE, history, dataset="randbits",
+        reference="random_init" if random_init else None, n_bits=n_bits, temperature=temperature, **evaluation,
+    )
     return (result, model) if return_model else result
 
 

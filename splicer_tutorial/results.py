@@ -88,6 +88,29 @@ def provenance(device: torch.device, command: list[str] | None = None) -> dict[s
     }
 
 
+def describe_components(config) -> dict[str, Any] | None:
+    """What a run's components were, in words a reader of its result file can check.
+
+    ``None`` for a run without components (the baseline); otherwise the kind (``sections``
+    with their grid and fill, ``channels`` with their groups, or ``masks`` with their
+    labels), their number and, for SpliCER, the chunk of the embedding each was given.
+    """
+    if config.variant == "baseline":
+        return None
+    if config.mask_labels:
+        described = {"kind": "masks", "labels": config.mask_labels, "background": config.mask_background}
+    elif config.groups:
+        names = config.channel_names
+        described = {"kind": "channels",
+                     "groups": [[names[c] if names else c for c in group] for group in config.groups]}
+    else:
+        described = {"kind": "sections", "grid": list(config.sections), "fill": config.fill}
+    described["count"] = config.num_components
+    if config.variant in ("splicer", "separate"):
+        described["chunk_sizes"] = list(config.embedding_chunks())
+    return described
+
+
 def record(
     config,
     mode: str,
@@ -98,17 +121,24 @@ def record(
     image_shape,
     chance: float,
     history,
+    *,
+    dataset: str,
     **measured: Any,
 ) -> dict[str, Any]:
     """The JSON-ready result of a pretraining run: what defines it, its provenance, and ``measured``.
 
     ``config`` is a :class:`~splicer_tutorial.training.TrainConfig`, ``started`` the
-    ``time.perf_counter()`` at its start, ``data`` the ``{split: {variant: set}}`` it used,
+    ``time.perf_counter()`` at its start, ``data`` the ``{split: {variant: set}}`` it used
+    and ``dataset`` its name (``"dominoes"``, ``"randbits"``, ``"multiplex"``, ...),
     ``history`` its :class:`~splicer_tutorial.training.History`; ``measured`` holds the
-    probes (and e.g. ``reference``).
+    probes (and e.g. ``reference``). Beside the config the result names its data: the data
+    set, the size of each set (``data``), the image shape and the components
+    (:func:`describe_components`).
     """
     return {
         "config": config.to_dict(),
+        "dataset": dataset,
+        "components": describe_components(config),
         "mode": mode,
         "seed": config.seed,
         **provenance(device, command),

@@ -87,6 +87,7 @@ def test_the_chunk_probes_read_the_chunks_the_run_trained(overrides, sizes):
     config = TrainConfig(**TINY, variant="splicer", **overrides)
     result, model = experiments.run_dominoes(config, "fast", data=data, knn=False, progress=False, return_model=True)
     assert result["chunk_probes"]["chunk_sizes"] == sizes == list(config.embedding_chunks())
+    assert result["dataset"] == "dominoes" and result["components"]["chunk_sizes"] == sizes
     again = experiments.chunk_probes(model, data, tuple(sizes))
     assert again["matrix"] == result["chunk_probes"]["matrix"] and len(again["matrix"]) == len(sizes)
 

@@ -134,6 +134,7 @@ def test_run_randbits_returns_the_documented_keys(monkeypatch: pytest.MonkeyPatc
         assert key in result, key
     assert result["mode"] == "fast" and result["n_bits"] == 4 and result["temperature"] == 0.1
     assert result["chance"] == 0.1 and result["reference"] is None
+    assert result["dataset"] == "randbits" and result["components"] is None  # the baseline has none
     assert result["config"]["augment"] == "channels" and result["config"]["photometric_channels"] == 1
     assert result["config"]["temperature"] == 0.1 and result["config"]["width"] == 4
     assert 0 <= result["probes"]["randbits"]["digit"] <= 1 and 0 <= result["knn"]["randbits"]["digit"] <= 1

@@ -151,3 +151,17 @@ def test_a_committed_result_reproduces_from_its_recorded_command(shipped_dir, tm
     again = json.loads((tmp_path / "again.json").read_text())
     assert again["probes"] == committed["probes"]
     assert all(again["config"][key] == value for key, value in committed["config"].items())
+
+
+def test_a_result_names_its_components() -> None:
+    from splicer_tutorial.results import describe_components
+    from splicer_tutorial.training import TrainConfig
+
+    assert describe_components(TrainConfig()) is None
+    assert describe_components(TrainConfig(variant="splicer", sections=(3, 1))) == {
+        "kind": "sections", "grid": [3, 1], "fill": "zero", "count": 3, "chunk_sizes": [43, 43, 42]}
+    named = TrainConfig(variant="sigma_je", groups=(("a",), ("b", "c")), channel_names=("a", "b", "c"))
+    assert describe_components(named) == {"kind": "channels", "groups": [["a"], ["b", "c"]], "count": 2}
+    masks = TrainConfig(variant="splicer", mask_labels=2, chunk_sizes=(32, 96))
+    assert describe_components(masks) == {"kind": "masks", "labels": 2, "background": True, "count": 2,
+                                          "chunk_sizes": [32, 96]}
