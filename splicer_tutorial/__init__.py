@@ -13,7 +13,8 @@ The package behind the book. One module per idea:
 ``losses``         SimCLR, VICReg, SpliCER and its variants
 ``training``       ``pretrain``: one loop for every method and variant
 ``randbits``       RandBits: MNIST with constant bit channels (Chen et al. 2021)
-``channels``       multi-channel sets with known factors, their shared run, chunk allocation
+``factorsets``     multi-channel sets with known factors: their container and description
+``channels``       the run the multi-channel sets share, their registry, chunk allocation
 ``channel_toy``    four channels, one factor each: code, digit, fashion item, object
 ``multiplex``      synthetic multiplex immunofluorescence cells with known types
 ``multispectral``  synthetic 13-band satellite tiles; the EuroSAT-MS loader
@@ -43,6 +44,7 @@ from . import (
     deconstruct,
     dominoes,
     experiments,
+    factorsets,
     histology,
     losses,
     masks,
@@ -74,6 +76,7 @@ __all__ = [
     "deconstruct",
     "dominoes",
     "experiments",
+    "factorsets",
     "histology",
     "losses",
     "masks",

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from . import config as config_module
 from . import datasets
-from .channels import ChannelDataset, FactorSet
+from .factorsets import ChannelDataset, FactorSet
 
 CHANNELS = ("code", "digit", "fashion", "object")
 FACTORS = CHANNELS
@@ -155,26 +155,6 @@ def load_channel_toy(
             for k, variant in enumerate(VARIANTS)
         }
     return out
-
-
-# ----------------------------------------------------------------------- experiments
-
-
-def train_config(mode: str | None = None, variant: str = "baseline", **overrides: Any):
-    """The channel toy's :class:`~splicer_tutorial.training.TrainConfig`
-    (:func:`splicer_tutorial.channels.train_config`): one component per channel by default."""
-    from . import channels
-
-    return channels.train_config(DATASET, mode, variant, **overrides)
-
-
-def run_channel_toy(config, mode: str | None = None, data: dict | None = None, reference: str | None = None,
-                    **kwargs: Any) -> dict[str, Any]:
-    """One channel-toy run (:func:`splicer_tutorial.channels.run`): pretrain on the
-    correlated set, probe every factor on the independent one."""
-    from . import channels
-
-    return channels.run(DATASET, config, mode, data=data, reference=reference, **kwargs)
 
 
 #: The channel toy for :func:`splicer_tutorial.channels.run` and ``run --dataset channel_toy``.

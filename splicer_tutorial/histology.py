@@ -92,7 +92,7 @@ import torch
 import torch.nn.functional as F
 
 from . import config as config_module
-from .channels import (ChannelDataset, FactorSet, correlated_and_independent, correlated_labels, smooth_field,
+from .factorsets import (ChannelDataset, FactorSet, correlated_and_independent, correlated_labels, smooth_field,
                        standardise)
 from .masks import NOISE_KINDS, degrade, iou
 

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from . import config as config_module
-from .channels import ChannelDataset, FactorSet, correlated_and_independent, correlated_labels
+from .factorsets import ChannelDataset, FactorSet, correlated_and_independent, correlated_labels
 
 CHANNELS = ("DAPI", "membrane", "CD3", "CD4", "CD8", "CD20", "nuisance")
 MARKERS = ("CD3", "CD4", "CD8", "CD20")

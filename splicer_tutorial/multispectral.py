@@ -79,7 +79,7 @@ import torch
 
 from . import config as config_module
 from . import datasets
-from .channels import (ChannelDataset, FactorSet, correlated_and_independent, correlated_labels, smooth_field,
+from .factorsets import (ChannelDataset, FactorSet, correlated_and_independent, correlated_labels, smooth_field,
                        standardise)
 
 #: Sentinel-2 L1C bands in the order of EuroSAT-MS.

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from splicer_tutorial import channel_toy, datasets
+from splicer_tutorial import channel_toy, channels, datasets
 from splicer_tutorial.channel_toy import CHANNELS, draw_labels, make_channel_toy
 
 
@@ -93,13 +93,14 @@ def tiny_data() -> dict:
 @pytest.mark.parametrize("variant, reference", [("baseline", None), ("splicer", None),
                                                 ("baseline", "random_init"), ("baseline", "only:fashion+object")])
 def test_run_channel_toy_returns_probes_and_missing_channels(variant: str, reference) -> None:
-    config = channel_toy.train_config("fast", variant, backbone="convnet", width=4, epochs=1, batch_size=32)
-    result = channel_toy.run_channel_toy(config, "fast", data=tiny_data(), reference=reference, device="cpu",
-                                         progress=False)
+    config = channels.train_config("channel_toy", "fast", variant, backbone="convnet", width=4, epochs=1,
+                                   batch_size=32)
+    result = channels.run("channel_toy", config, "fast", data=tiny_data(), reference=reference, device="cpu",
+                          progress=False)
     assert set(result["probes"]["independent"]) == set(CHANNELS)
     assert set(result["missing"]) == {"none", *CHANNELS}
     assert result["config"]["augment"] == "channels"
     if variant == "splicer":
         assert [list(g) for g in result["config"]["groups"]] == [[0], [1], [2], [3]]
     with pytest.raises(ValueError, match="reference is 'only:cd8'"):
-        channel_toy.run_channel_toy(config, "fast", data=tiny_data(), reference="only:cd8", device="cpu")
+        channels.run("channel_toy", config, "fast", data=tiny_data(), reference="only:cd8", device="cpu")
