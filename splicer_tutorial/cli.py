@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="dominoes: probe each half's decodability every N epochs (learning curves)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--mode", choices=("fast", "full"), default=None,
-                     help="default: $SPLICER_MODE, else full with a GPU and fast without")
+                     help="default: $SPLICER_MODE, else fast (with a GPU too)")
     run.add_argument("--epochs", type=int, default=None, help="override the mode's epochs")
     run.add_argument("--batch-size", type=int, default=None)
     run.add_argument("--temperature", type=float, default=None)

@@ -6,8 +6,9 @@ Every chapter runs in two modes:
 * ``full``: the real experiment, on a GPU.
 
 The mode comes from the environment variable ``SPLICER_MODE`` (``fast`` or ``full``).
-When it is not set, the book runs ``full`` where a CUDA GPU is present and ``fast``
-elsewhere. Read the mode only through :func:`mode`, so there is one place to change it.
+When it is not set the book runs ``fast``, GPU or not: on a GPU fast mode runs there and
+takes seconds, and ``full`` (an hour or more per chapter) runs only when asked for. Read
+the mode only through :func:`mode`, so there is one place to change it.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ MODE_ENV = "SPLICER_MODE"
 def mode(override: str | None = None) -> str:
     """Return ``"fast"`` or ``"full"``.
 
-    ``override`` wins when given; otherwise ``$SPLICER_MODE``; otherwise ``"full"`` with a
-    CUDA GPU and ``"fast"`` without one.
+    ``override`` wins when given; otherwise ``$SPLICER_MODE``; otherwise ``"fast"``, with a
+    GPU or without (the device is :func:`default_device`'s choice either way).
     """
     value = (override if override is not None else os.environ.get(MODE_ENV, "")).strip()
     if not value:
-        return "full" if torch.cuda.is_available() else "fast"
+        return "fast"
     value = value.lower()
     if value not in MODES:
         source = "mode" if override is not None else f"${MODE_ENV}"
