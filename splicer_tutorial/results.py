@@ -369,3 +369,63 @@ def probe_table(runs: dict[str, dict[str, Any]], factors: Sequence[str], split: 
     for name, run in runs.items():
         lines.append(f"| {name} | " + " | ".join(f"{run['probes'][split][f]:.3f}" for f in factors) + " |")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------- what the book found
+
+
+def measure(a: str, b: str | float, path: str, mode: str | None = None,
+            folder: str | Path | None = None) -> Comparison | None:
+    """``a - b`` of the number at ``path``, over the seeds of two runs' result files.
+
+    ``a`` and ``b`` are glob patterns of one run's seeds (``"fast/dominoes-simclr-baseline-s*.json"``);
+    ``b`` may instead be a constant (a chance level), subtracted seed by seed. ``mode``
+    keeps only results of that mode. ``None`` when either side has no result yet.
+    """
+    def seeds_of(pattern: str) -> SeedValues:
+        runs = [r for r in load(pattern, folder) if mode is None or r.get("mode") == mode]
+        return values(sorted(runs, key=lambda r: r.get("seed", 0)), path)
+
+    first = seeds_of(a)
+    second = SeedValues([float(b)] * len(first), first.seeds) if isinstance(b, (int, float)) else seeds_of(b)
+    return compare(first, second) if len(first) and len(second) else None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One effect the book measures, as the difference ``a - b`` of one number of two runs.
+
+    ``fast``, ``cpu`` and ``full`` give the ``(a, b)`` of each scale: glob patterns of the
+    result files of one run's seeds under ``results/`` (``b`` may be a chance level), or
+    ``None`` where the book has no such run. See :func:`findings_table`.
+    """
+
+    page: str  # the chapter that shows it, e.g. "Feature suppression in SSL"
+    what: str  # the difference in words, e.g. "CIFAR-only minus SimCLR: object on mnist_randomised"
+    path: str  # the number compared, e.g. "probes.mnist_randomised.object"
+    fast: tuple[str, str | float] | None = None
+    cpu: tuple[str, str | float] | None = None
+    full: tuple[str, str | float] | None = None
+    scale: float = 100  # 100: accuracies in points; 1: AUC and other raw numbers
+
+    def measured(self, folder: str | Path | None = None) -> dict[str, Comparison | None]:
+        """``{"fast" | "cpu" | "full": comparison or None}``."""
+        out: dict[str, Comparison | None] = {}
+        for scale, pair in (("fast", self.fast), ("cpu", self.cpu), ("full", self.full)):
+            out[scale] = None if pair is None else measure(*pair, self.path, mode="full" if scale == "full" else None,
+                                                           folder=folder)
+        return out
+
+
+def findings_table(findings: Sequence[Finding], folder: str | Path | None = None) -> str:
+    """A Markdown table of every finding at every scale: mean ± SE of the difference, and
+    whether the seeds resolve it; "–" where the runs do not exist (yet)."""
+    lines = ["| chapter | difference | fast mode (5 seeds) | CPU point (3 seeds) | full mode (3 seeds) |",
+             "|---|---|---|---|---|"]
+    for finding in findings:
+        measured = finding.measured(folder)
+        unit = " points" if finding.scale == 100 else ""
+        cells = [c.text(scale=finding.scale, unit=unit, digits=1 if finding.scale == 100 else 3) if c else "–"
+                 for c in measured.values()]
+        lines.append(f"| {finding.page} | {finding.what} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

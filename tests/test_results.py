@@ -165,3 +165,24 @@ def test_a_result_names_its_components() -> None:
     masks = TrainConfig(variant="splicer", mask_labels=2, chunk_sizes=(32, 96))
     assert describe_components(masks) == {"kind": "masks", "labels": 2, "background": True, "count": 2,
                                           "chunk_sizes": [32, 96]}
+
+
+def _seed_files(folder: Path, stem: str, accuracies: list[float], mode: str = "fast") -> None:
+    for seed, accuracy in enumerate(accuracies):
+        results.save({"seed": seed, "mode": mode, "probes": {"x": {"y": accuracy}}}, folder / f"{stem}-s{seed}.json")
+
+
+def test_a_finding_is_measured_at_every_scale_that_has_runs(tmp_path: Path) -> None:
+    _seed_files(tmp_path / "fast", "a", [0.5, 0.6, 0.7])
+    _seed_files(tmp_path / "fast", "b", [0.4, 0.5, 0.6])
+    _seed_files(tmp_path, "a", [0.9, 0.8], mode="fast")  # at the top level but not full mode: not a full result
+    finding = results.Finding("page", "a minus b", "probes.x.y", fast=("fast/a-s*.json", "fast/b-s*.json"),
+                              full=("a-s*.json", "b-s*.json"))
+    measured = finding.measured(tmp_path)
+    assert measured["cpu"] is None and measured["full"] is None
+    fast = measured["fast"]
+    assert fast.paired and fast.n == (3, 3) and fast.difference == pytest.approx(0.1) and fast.se == pytest.approx(0)
+    chance = results.measure("fast/a-s*.json", 0.5, "probes.x.y", folder=tmp_path)
+    assert chance.difference == pytest.approx(0.1) and chance.se == pytest.approx(results.mean_se([0.5, 0.6, 0.7])[1])
+    table = results.findings_table([finding], tmp_path)
+    assert "| page | a minus b | +10.0 ± 0.0 points (resolved) | – | – |" in table
