@@ -70,6 +70,23 @@ def source_commit() -> str | None:
     return head + ("+changes" if changed else "")
 
 
+#: When the package was imported: a chapter's setup cell, the start of its run time.
+IMPORTED = time.perf_counter()
+
+
+def page_run_time(device: torch.device | str | None = None) -> str:
+    """How long this process has run since it imported the package, and where: the measured
+    run time a chapter states at its top (its setup cell imports the package), e.g.
+    ``"2 min 5 s on a CPU, one thread"``."""
+    seconds = round(time.perf_counter() - IMPORTED)
+    took = f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if device.type == "cuda":
+        return f"{took} on a GPU ({torch.cuda.get_device_name(device)})"
+    threads = torch.get_num_threads()
+    return f"{took} on a CPU, {'one thread' if threads == 1 else f'{threads} threads'}"
+
+
 def describe_device(device: torch.device) -> str:
     """A readable name of the device, e.g. ``"cuda: NVIDIA H200"`` or ``"cpu (2 threads)"``."""
     if device.type == "cuda":

@@ -34,6 +34,9 @@ def test_chapter_opens_with_goals_and_run_time_and_closes_with_exercises(path):
     first = "".join(cells[0]["source"])
     assert first.startswith("# "), "a chapter starts with its title"
     assert "What you will learn" in first and "Run time" in first
+    # the run time is measured, not typed: glued from the page's own run
+    assert "{glue:text}`run_time`" in first.split("**Run time.**")[1].split("\n\n")[0], "glue the run time"
+    assert any('glue("run_time", st.results.page_run_time(' in "".join(c["source"]) for c in cells)
     markdown = ["".join(c["source"]) for c in cells if c["cell_type"] == "markdown"]
     assert "## Summary" in markdown[-1] and "## Exercises" in markdown[-1]
     assert markdown[-1].count(":class: dropdown") >= 2, "exercises come with collapsed solutions"

@@ -186,3 +186,12 @@ def test_a_finding_is_measured_at_every_scale_that_has_runs(tmp_path: Path) -> N
     assert chance.difference == pytest.approx(0.1) and chance.se == pytest.approx(results.mean_se([0.5, 0.6, 0.7])[1])
     table = results.findings_table([finding], tmp_path)
     assert "| page | a minus b | +10.0 ± 0.0 points (resolved) | – | – |" in table
+
+
+def test_a_page_states_how_long_it_ran_and_where(monkeypatch) -> None:
+    monkeypatch.setattr(results, "IMPORTED", results.time.perf_counter() - 125.4)
+    monkeypatch.setattr(results.torch, "get_num_threads", lambda: 1)
+    assert results.page_run_time("cpu") == "2 min 5 s on a CPU, one thread"
+    monkeypatch.setattr(results, "IMPORTED", results.time.perf_counter() - 7.2)
+    monkeypatch.setattr(results.torch, "get_num_threads", lambda: 2)
+    assert results.page_run_time() == "7 s on a CPU, 2 threads"
