@@ -8,9 +8,13 @@
 * ``sweep``: many runs from a plan (:mod:`splicer_tutorial.plans`, or a plan file), skipping
   those already done, several at once, within a time budget (:mod:`splicer_tutorial.sweep`).
 
-It calls the same functions the chapters call. A malformed argument exits with status 2,
-a value the run rejects (``--epochs 0``, ``--device cuda`` without a GPU) with status 1;
-both with a one-line message and no traceback.
+It calls the same functions the chapters call. Every option is checked before any data is
+loaded or model built: a malformed argument (``--seed -1``, ``--lam nan``) exits with status 2,
+a value or combination the run rejects (``--epochs 0``, ``--lam 2`` with the baseline, an
+``--out`` that cannot be written, ``--device cuda`` without a GPU) with status 1; both with
+a one-line message naming the option and no traceback. So does a failure during the run
+(missing or corrupt data, an unreadable file, a diverging loss). ``--debug`` (or
+``SPLICER_DEBUG=1``) shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -18,18 +22,49 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fnmatch
+import functools
 import io
+import math
+import os
 import shlex
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
 
-from . import bench, channels, datasets, experiments, histology, losses, plans, randbits, results, supervised, sweep
+from . import bench, channels, datasets, experiments, histology, losses, masks, plans, randbits, results, supervised, sweep
 from .config import resolve_device
 
 DATASETS = ("dominoes", "binary_dominoes", "randbits", *channels.NAMES)
+#: the data sets an SSL run trains on (binary_dominoes trains a supervised classifier)
+SSL_DATASETS = tuple(name for name in DATASETS if name != "binary_dominoes")
+#: numpy's seeds: 0 .. 2**32 - 1
+SEED_MAX = 2**32 - 1
+#: the variants with a primary term and weighted component terms
+COMPONENT_VARIANTS = ("splicer", "sigma_je", "average")
+#: the variants that split an image into components
+SPLIT_VARIANTS = (*COMPONENT_VARIANTS, "separate")
+#: ``run`` options that only some variants use: option -> those variants
+VARIANT_OPTIONS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("lam", "no_primary", "component_term", "component_temperature", "component_projector",
+                     "same_geometry", "joint_pass"), COMPONENT_VARIANTS),
+    "projector": ("baseline", *COMPONENT_VARIANTS),  # separate encoders always have K projectors side by side
+    **dict.fromkeys(("sections", "fill", "groups", "masks"), SPLIT_VARIANTS),
+    **dict.fromkeys(("chunk_sizes", "allocate"), ("splicer",)),
+}
+#: ``run`` options that only some data sets use: option -> those data sets
+DATASET_OPTIONS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("temperature", "backbone", "width", *VARIANT_OPTIONS), SSL_DATASETS),
+    **dict.fromkeys(("curve_every", "sections", "fill", "per_class", "resolution", "source"), ("dominoes",)),
+    "bits": ("randbits",),
+    # channel groups: the multi-channel sets but histology, whose components are its masks
+    **dict.fromkeys(("groups", "allocate"), tuple(name for name in channels.NAMES if channels.get(name).groups)),
+    "masks": ("histology",),
+    "no_knn": ("dominoes", "randbits"),  # the multi-channel runs have no kNN probe
+    "correlation": tuple(name for name in DATASETS if name != "randbits"),
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,6 +74,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m splicer_tutorial", description=__doc__.splitlines()[0].replace("``", "'"))
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error instead of one line (or set SPLICER_DEBUG=1)")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     commands.add_parser("data", help="report the data folder and the files found in it")
 
@@ -55,26 +92,30 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="one pretraining and probing run, written as JSON")
     run.add_argument("--dataset", choices=DATASETS, default="dominoes",
                      help="dominoes (SSL), binary_dominoes (a supervised classifier), randbits (SSL), or a "
-                          "multi-channel set (SSL): channel_toy, multiplex, multispectral")
+                          f"multi-channel set (SSL): {', '.join(channels.NAMES)}")
     run.add_argument("--method", choices=[*sorted(losses.METHODS), "supervised"], default=None,
                      help="simclr (default) or vicreg; binary_dominoes is always supervised")
     run.add_argument("--variant", choices=list(losses.VARIANTS), default="baseline")
     run.add_argument("--reference", default=None,
                      help="a reference run instead: dominoes cifar_only|mnist_only|random_init; randbits "
-                          "random_init; channel_toy, multiplex, multispectral: random_init or only:<channels> "
+                          "random_init; the multi-channel sets: random_init or only:<channels> "
                           "(e.g. only:fashion+object)")
-    run.add_argument("--bits", type=int, default=None, help="randbits: the number of bit channels")
-    run.add_argument("--curve-every", type=int, default=None,
-                     help="dominoes: probe each half's decodability every N epochs (learning curves)")
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--bits", type=_bits, default=None,
+                     help=f"randbits: the number of bit channels, 0 to {randbits.MAX_BITS}")
+    run.add_argument("--curve-every", type=_positive, default=None, metavar="N",
+                     help="dominoes: probe each half's decodability every N >= 1 epochs (learning curves); "
+                          "leave it out for no curves")
+    run.add_argument("--seed", type=_seed, default=0, help=f"0 to {SEED_MAX} (numpy's range)")
     run.add_argument("--mode", choices=("fast", "full"), default=None,
                      help="default: $SPLICER_MODE, else fast (with a GPU too)")
     run.add_argument("--epochs", type=int, default=None, help="override the mode's epochs")
     run.add_argument("--batch-size", type=int, default=None)
-    run.add_argument("--temperature", type=float, default=None)
-    run.add_argument("--correlation", type=float, default=None,
-                     help="dominoes: fraction of matched training pairs (default 1)")
-    run.add_argument("--lam", type=float, default=None, help="weight of the component terms")
+    run.add_argument("--temperature", type=_temperature, default=None,
+                     help="SimCLR's temperature, > 0 and finite (default 0.2; VICReg has none)")
+    run.add_argument("--correlation", type=_fraction, default=None,
+                     help="fraction of matched training pairs, 0 to 1 (default 1)")
+    run.add_argument("--lam", type=_weight, default=None,
+                     help="splicer, sigma_je, average: weight of the component terms, >= 0 (default 1)")
     run.add_argument("--no-primary", action="store_true", help="drop the primary two-view term")
     run.add_argument("--component-term", choices=losses.COMPONENT_TERMS, default=None,
                      help="the component terms' loss: base (the method's own; default) or cross (a cross-view "
@@ -93,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--allocate", choices=("variance", "probe"), default=None,
                      help="multi-channel sets, SpliCER: size the chunks by each group's variance or by a random "
                           "encoder's probe of the target on a small decorrelated labelled set")
-    run.add_argument("--masks", default=None, metavar="SOURCE",
+    run.add_argument("--masks", type=_masks, default=None, metavar="SOURCE",
                      help="histology: SpliCER's training masks: ground_truth (default), classical (the scikit-image "
                           "segmenter), ground truth degraded: dilate:R, erode:R, drop:P, add:P, or regions (the "
                           "multi-class map: stroma, nuclei, gaps; three components)")
@@ -143,18 +184,25 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def parse_run_arguments(args: list[str]) -> dict:
-    """The ``run`` command's parsed arguments, as a dict; ``ValueError`` with the parser's message.
+    """The ``run`` command's parsed and checked arguments (:func:`check_run`), as a dict;
+    ``ValueError`` with the parser's or the check's message.
 
     ``--out`` may be left out (it is then ``None``).
     """
     errors = io.StringIO()
     try:
         with contextlib.redirect_stderr(errors), contextlib.redirect_stdout(io.StringIO()):
-            values = vars(_parser().parse_args(["run", *args, *([] if "--out" in args else ["--out", ""])]))
+            parsed = _parser().parse_args(["run", *args, *([] if "--out" in args else ["--out", ""])])
     except SystemExit:
         message = errors.getvalue().strip().removeprefix("python -m splicer_tutorial run: error: ")
         raise ValueError(f"run rejects {shlex.join(args)!r}: {message or 'not a run'}") from None
-    values.pop("command")
+    try:
+        check_run(parsed)
+    except ValueError as error:
+        raise ValueError(f"run rejects {shlex.join(args)!r}: {error}") from None
+    values = vars(parsed)
+    for name in ("command", "debug"):
+        values.pop(name)
     values["out"] = values["out"] or None
     return values
 
@@ -170,15 +218,32 @@ def _pair(text: str) -> tuple[int, int]:
     return first, second
 
 
+def _checked(text: str, kind: type, valid, expected: str):
+    """``text`` as an int or a float that ``valid`` accepts; else argparse's error
+    ``expected <expected>, got <text>`` (argparse puts the option's name in front)."""
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not valid(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+    return value
+
+
 def _positive(text: str) -> int:
     """``"32"`` -> 32; a positive integer."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+    return _checked(text, int, lambda value: value >= 1, "a positive integer")
+
+
+def _seed(text: str) -> int:
+    """``"3"`` -> 3; a seed numpy accepts."""
+    return _checked(text, int, lambda value: 0 <= value <= SEED_MAX, f"an integer seed from 0 to {SEED_MAX}")
+
+
+def _bits(text: str) -> int:
+    """``"4"`` -> 4; a number of RandBits bit channels."""
+    return _checked(text, int, lambda value: 0 <= value <= randbits.MAX_BITS,
+                    f"a number of bits from 0 to {randbits.MAX_BITS}")
 
 
 def _seeds(text: str) -> tuple[int, ...]:
@@ -191,31 +256,49 @@ def _seeds(text: str) -> tuple[int, ...]:
             seeds = tuple(int(n) for n in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected seeds like 0,1,2 or 0-4, got {text!r}") from None
-    if not seeds or min(seeds) < 0:
-        raise argparse.ArgumentTypeError(f"expected non-negative seeds like 0,1,2 or 0-4, got {text!r}")
+    if not seeds or min(seeds) < 0 or max(seeds) > SEED_MAX:
+        raise argparse.ArgumentTypeError(f"expected seeds from 0 to {SEED_MAX} like 0,1,2 or 0-4, got {text!r}")
     return seeds
 
 
 def _temperature(text: str) -> float:
     """``"0.5"`` -> 0.5; a positive, finite temperature."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number like 0.2, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive, finite temperature like 0.2, got {text!r}")
-    return value
+    return _checked(text, float, lambda value: 0 < value < math.inf, "a positive, finite temperature like 0.2")
+
+
+def _weight(text: str) -> float:
+    """``"0.5"`` -> 0.5; a finite weight, 0 or more."""
+    return _checked(text, float, lambda value: 0 <= value < math.inf, "a finite weight >= 0 like 0.5")
+
+
+def _fraction(text: str) -> float:
+    """``"0.8"`` -> 0.8; a number from 0 to 1."""
+    return _checked(text, float, lambda value: 0 <= value <= 1, "a fraction from 0 to 1 like 0.8")
 
 
 def _seconds(text: str) -> float:
     """``"540"`` -> 540.0; a positive, finite number of seconds."""
+    return _checked(text, float, lambda value: 0 < value < math.inf, "a positive number of seconds")
+
+
+#: ``--masks``: the sources without a level, then those with one
+MASKS = ("ground_truth", "classical", "regions")
+
+
+def _masks(text: str) -> str:
+    """A histology mask source: ``ground_truth``, ``classical``, ``regions``, or ground truth
+    degraded (:data:`splicer_tutorial.masks.NOISE_KINDS`): ``dilate:R``, ``erode:R`` (R >= 0
+    pixels), ``drop:P``, ``add:P`` (P from 0 to 1)."""
+    kind, _, level = text.partition(":")
     try:
-        value = float(text)
+        value = float(level)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
+        value = math.nan  # fails every comparison below
+    highest = math.inf if kind in ("dilate", "erode") else 1
+    if text in MASKS or (kind in masks.NOISE_KINDS and 0 <= value <= highest and math.isfinite(value)):
+        return text
+    raise argparse.ArgumentTypeError(f"expected one of {', '.join(MASKS)}, dilate:R, erode:R (R pixels >= 0), "
+                                     f"drop:P or add:P (P from 0 to 1), e.g. dilate:2; got {text!r}")
 
 
 def _groups(text: str) -> tuple[tuple[str, ...], ...]:
@@ -264,11 +347,60 @@ def _ssl_overrides(args: argparse.Namespace) -> dict:
     return overrides
 
 
-def _only_for(args: argparse.Namespace, dataset: str, **options) -> None:
-    given = [name for name, value in options.items() if value not in (None, False)]
-    if given and args.dataset != dataset:
-        flags = ", ".join("--" + name.replace("_", "-") for name in given)
-        raise ValueError(f"{flags} only applies to --dataset {dataset}, not {args.dataset}.")
+@functools.lru_cache(maxsize=1)
+def _run_defaults() -> dict:
+    """Every ``run`` option's default value."""
+    return vars(_parser().parse_args(["run", "--out", ""]))
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _listed(names: tuple[str, ...]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def check_run(args: argparse.Namespace) -> None:
+    """Refuse, with a ``ValueError`` naming the option, a ``run`` whose options do not fit
+    together: an option that the data set, the variant or the method would ignore
+    (:data:`DATASET_OPTIONS`, :data:`VARIANT_OPTIONS`), a reference of another data set, and
+    the like. Cheap: no data is loaded and no model built. An option counts as given when
+    its value is not its default.
+    """
+    given = [name for name, default in _run_defaults().items() if getattr(args, name, default) != default]
+    if args.method == "supervised" and args.dataset != "binary_dominoes":
+        raise ValueError("--method supervised only applies to --dataset binary_dominoes; drop it for an SSL run.")
+    if args.dataset == "binary_dominoes" and (args.method not in (None, "supervised") or args.variant != "baseline"):
+        raise ValueError("--dataset binary_dominoes trains a supervised classifier; drop --method and --variant.")
+    _check_reference(args)
+    for name in given:
+        datasets_using = DATASET_OPTIONS.get(name, DATASETS)
+        if args.dataset not in datasets_using:
+            where = ("the SSL runs (every --dataset but binary_dominoes, a supervised classifier)"
+                     if datasets_using == SSL_DATASETS else f"--dataset {_listed(datasets_using)}")
+            raise ValueError(f"{_flag(name)} only applies to {where}, not {args.dataset}; drop {_flag(name)}.")
+    for name in given:
+        variants = VARIANT_OPTIONS.get(name, tuple(losses.VARIANTS))
+        if args.variant not in variants:
+            raise ValueError(f"{_flag(name)} only applies to --variant {_listed(variants)}, not {args.variant}; "
+                             f"choose one of those with --variant, or drop {_flag(name)}.")
+    if args.method == "vicreg":
+        for name in ("temperature", "component_temperature"):
+            if name in given:
+                raise ValueError(f"{_flag(name)} only applies to --method simclr: VICReg has no temperature; "
+                                 f"drop {_flag(name)}.")
+        if args.component_term == "cross":
+            raise ValueError("--component-term cross is a SimCLR loss (a cross-view InfoNCE), not one of "
+                             "--method vicreg; drop it, or use --method simclr.")
+    if args.curve_every is not None and args.reference == "random_init":
+        raise ValueError("--curve-every measures learning curves during training, and --reference random_init "
+                         "trains nothing; drop --curve-every.")
+    if args.joint_pass and args.fill == "crop":
+        raise ValueError("--joint-pass encodes components of the images' shape in one pass with the views, and "
+                         "--fill crop makes smaller ones, so it would do nothing; drop one of them.")
+    if args.allocate is not None and args.chunk_sizes is not None:
+        raise ValueError("--allocate computes the chunk sizes; leave --chunk-sizes out.")
 
 
 def _check_reference(args: argparse.Namespace) -> None:
@@ -284,29 +416,14 @@ def _check_reference(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace, argv: list[str]) -> dict:
+    """One run of checked arguments (:func:`check_run`)."""
     command = ["python", "-m", "splicer_tutorial", *argv]
-    _only_for(args, "dominoes", curve_every=args.curve_every, sections=args.sections, fill=args.fill,
-              per_class=args.per_class, resolution=args.resolution)
-    _check_reference(args)
-    for flag, value in (("--groups", args.groups), ("--allocate", args.allocate)):
-        if value is not None and args.dataset not in channels.NAMES:
-            raise ValueError(f"{flag} only applies to the multi-channel sets {list(channels.NAMES)}, not {args.dataset}.")
-    _only_for(args, "histology", masks=args.masks)
-    if args.allocate is not None and args.chunk_sizes is not None:
-        raise ValueError("--allocate computes the chunk sizes; leave --chunk-sizes out.")
-    _only_for(args, "randbits", bits=args.bits)
-    if args.method == "supervised" and args.dataset != "binary_dominoes":
-        raise ValueError("--method supervised only applies to --dataset binary_dominoes.")
     if args.dataset == "binary_dominoes":
-        if args.method not in (None, "supervised") or args.variant != "baseline":
-            raise ValueError("--dataset binary_dominoes trains a supervised classifier; drop --method and --variant.")
-        if args.backbone is not None or args.width is not None:
-            raise ValueError("--backbone and --width apply to the SSL runs; binary_dominoes uses its own classifier.")
         overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
                                        ("correlation", args.correlation)) if v is not None}
         return supervised.run_supervised(args.mode, args.seed, device=args.device, command=command, **overrides)
     if args.dataset == "randbits":
-        if args.bits is None:
+        if args.bits is None:  # a plan line may leave it out; the run refuses it before any work
             raise ValueError("--dataset randbits needs --bits N (the number of bit channels, e.g. 10).")
         overrides = _ssl_overrides(args)
         temperature = overrides.pop("temperature", 0.2)
@@ -402,30 +519,84 @@ def _sweep(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
+def check_out(out: str) -> None:
+    """Refuse, with a ``ValueError`` naming ``--out``, a result file that could not be
+    written: an empty name, an existing folder, a path under a file or in a folder this
+    process may not write. A temporary file is created and removed in the nearest folder
+    that exists (:func:`splicer_tutorial.results.save` makes the missing ones).
+    """
+    if not out.strip():
+        raise ValueError("--out is empty; give the JSON file to write, e.g. --out results/my-run.json.")
+    path = Path(out)
+    try:
+        if path.is_dir():
+            raise ValueError(f"--out {out} is a folder; give a file in it, e.g. --out {path / 'run.json'}.")
+        folder = path.parent
+        while not folder.exists():
+            folder = folder.parent
+        if not folder.is_dir():
+            raise ValueError(f"--out {out} cannot be written: {folder} is a file, not a folder; choose another path.")
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".splicer-write-check-"):
+            pass
+    except OSError as error:
+        raise ValueError(f"--out {out} cannot be written ({error.strerror or error}); choose a folder you may "
+                         "write to.") from None
+
+
+def _one_line(error: BaseException) -> str:
+    """An exception's message on one line; an OS error as its file and reason."""
+    if isinstance(error, OSError) and error.strerror and error.filename is not None:
+        text = f"{error.filename}: {error.strerror}; check that it exists and that you may read and write it."
+    else:
+        text = str(error) or type(error).__name__
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _debugging(args: argparse.Namespace) -> bool:
+    return args.debug or os.environ.get("SPLICER_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    argv = argv[argv.index(args.command):]  # without --debug: the command a result records
     try:
-        if args.command == "data":
-            print(datasets.format_data_report())
-        elif args.command == "bench":
-            result = bench.run_bench(
-                args.mode, device=args.device, command=["python", "-m", "splicer_tutorial", *argv],
-                batch_size=args.batch_size, image_size=args.image_size, backbone=args.backbone, steps=args.steps,
-            )
-            print(f"wrote {results.save(result, args.out)}")
-            for name, value in result["ratios"].items():
-                print(f"  {name:40s} {value:.2f}")
-        elif args.command == "run":
-            if args.threads is not None:
-                torch.set_num_threads(args.threads)
-            result = _run(args, argv)
-            path = results.save(result, args.out)
-            print(f"wrote {path} in {result['wall_s']:.0f} s")
-            print(_summary(result))
-        elif args.command == "sweep":
-            return _sweep(args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"python -m splicer_tutorial {args.command}: error: {error}", file=sys.stderr)
+        return _command(args, argv)
+    except (ValueError, OSError, FloatingPointError) as error:  # the data errors are ValueError and OSError
+        if _debugging(args):
+            raise
+        sys.stdout.flush()  # what was printed comes first; the error is the last line
+        print(f"python -m splicer_tutorial {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 1
+
+
+def _command(args: argparse.Namespace, argv: list[str]) -> int:
+    if args.command == "data":
+        rows = datasets.describe_data_dir()
+        print(datasets.format_data_report(rows))
+        problem = datasets.data_problem(rows)
+        if problem is not None:
+            raise ValueError(problem)
+    elif args.command == "bench":
+        check_out(args.out)
+        result = bench.run_bench(
+            args.mode, device=args.device, command=["python", "-m", "splicer_tutorial", *argv],
+            batch_size=args.batch_size, image_size=args.image_size, backbone=args.backbone, steps=args.steps,
+        )
+        print(f"wrote {results.save(result, args.out)}")
+        for name, value in result["ratios"].items():
+            print(f"  {name:40s} {value:.2f}")
+    elif args.command == "run":
+        check_run(args)
+        check_out(args.out)
+        if args.device is not None:
+            resolve_device(args.device)
+        if args.threads is not None:
+            torch.set_num_threads(args.threads)
+        result = _run(args, argv)
+        path = results.save(result, args.out)
+        print(f"wrote {path} in {result['wall_s']:.0f} s")
+        print(_summary(result))
+    elif args.command == "sweep":
+        return _sweep(args)
     return 0

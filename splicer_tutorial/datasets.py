@@ -4,14 +4,17 @@ The book runs on machines that cannot reach the internet, so the loaders read
 ``.npz`` files from one folder, :func:`data_dir`, and check every file's sha256
 before trusting it. Two files are shipped with the book (the MNIST and
 CIFAR-10 *test* sets, see ``../shared/data/README.md``); their checksums are in
-:data:`SHIPPED_SHA256`. Readers with internet access get the full training sets
-too: a missing file is downloaded once from the official sources, its md5 is
-checked, it is converted to the same ``.npz`` layout and the new file's sha256
-is recorded in ``data_dir()/manifest.json``.
+:data:`SHIPPED_SHA256`, and a file of a shipped name is checked against them only.
+Readers with internet access get the full training sets too: a missing file is
+downloaded once from the official sources, its md5 is checked, it is converted to the
+same ``.npz`` layout and the new file's sha256 is recorded in ``data_dir()/manifest.json``.
+A test set downloaded so (where the shipped one is absent) is kept as
+``<name>_test_downloaded.npz``: the shipped names hold the shipped copies only.
 
 File layout in :func:`data_dir`::
 
     mnist_<split>.npz    images uint8 (N, 28, 28), labels uint8 (N,)
+                         (a downloaded test set: mnist_test_downloaded.npz, likewise CIFAR-10)
     cifar10_<split>.npz  images uint8 (N, 32, 32, 3) HWC RGB, labels uint8 (N,),
                          class_names str (10,)
 
@@ -33,6 +36,8 @@ import os
 import pickle
 import tarfile
 import urllib.request
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +53,7 @@ __all__ = [
     "OFFLINE_ENV",
     "SHIPPED_SHA256",
     "data_dir",
+    "data_problem",
     "describe_data_dir",
     "format_data_report",
     "load_cifar10",
@@ -206,14 +212,14 @@ def _record_in_manifest(folder: Path, filename: str, sha256: str, sources: list[
 
 
 def _known_sha256(path: Path) -> dict[str, str]:
-    """Accepted sha256 values for ``path``: {origin: sha256}."""
-    known = {}
+    """Accepted sha256 values for ``path``: {origin: sha256}. A shipped name has its built-in
+    sha256 only: the manifest never approves a damaged shipped copy."""
     if path.name in SHIPPED_SHA256:
-        known["shipped copy"] = SHIPPED_SHA256[path.name]
+        return {"shipped copy": SHIPPED_SHA256[path.name]}
     entry = _read_manifest(path.parent).get(path.name)
     if isinstance(entry, dict) and isinstance(entry.get("sha256"), str):
-        known[MANIFEST_NAME] = entry["sha256"]
-    return known
+        return {MANIFEST_NAME: entry["sha256"]}
+    return {}
 
 
 def _check_npz(path: Path) -> tuple[bool, str]:
@@ -222,7 +228,33 @@ def _check_npz(path: Path) -> tuple[bool, str]:
     return actual in _known_sha256(path).values(), actual
 
 
-def _verify_npz(path: Path, loader: str) -> None:
+def _downloaded_name(filename: str) -> str:
+    """The name a download of ``filename`` is kept under: its own, but a shipped file's
+    download goes beside it (``mnist_test_downloaded.npz``), as the shipped name holds the
+    shipped copy only."""
+    return filename.removesuffix(".npz") + "_downloaded.npz" if filename in SHIPPED_SHA256 else filename
+
+
+def _local_file(name: str, split: str) -> Path:
+    """The file a loader reads: ``<name>_<split>.npz``; where that is a shipped name and
+    absent, its download if there is one."""
+    path = data_dir() / f"{name}_{split}.npz"
+    downloaded = path.with_name(_downloaded_name(path.name))
+    return downloaded if not path.exists() and downloaded.exists() else path
+
+
+def _fix(path: Path) -> str:
+    """How to replace a bad data file, offline first."""
+    if path.name in SHIPPED_SHA256:
+        return (f"Copy the shipped {path.name} over it (the book's ../shared/data holds it), or point "
+                f"{DATA_DIR_ENV} at a folder with a good copy; or delete it, and a run with downloads allowed "
+                f"(online, {OFFLINE_ENV} unset) downloads the official test set as {_downloaded_name(path.name)}.")
+    return (f"Delete {path}: the next run converts the official archives again, from {path.parent} if they are "
+            f"there (offline), else downloaded (online, {OFFLINE_ENV} unset); or point {DATA_DIR_ENV} at a folder "
+            "with a good copy.")
+
+
+def _verify_npz(path: Path) -> None:
     ok, actual = _check_npz(path)
     if ok:
         return
@@ -232,11 +264,37 @@ def _verify_npz(path: Path, loader: str) -> None:
         if known
         else f"none: the file is neither shipped nor listed in {path.parent / MANIFEST_NAME}"
     )
-    raise DataChecksumError(
-        f"{path} is corrupt or unknown: its sha256 is {actual}, expected {expected}. "
-        f"Delete {path} and call {loader} again (it will be downloaded and converted "
-        f"afresh), or point {DATA_DIR_ENV} at a folder with a good copy."
-    )
+    raise DataChecksumError(f"{path} is corrupt or unknown: its sha256 is {actual}, expected {expected}. {_fix(path)}")
+
+
+def _read_npz(path: Path, *keys: str) -> tuple[np.ndarray, ...]:
+    """The arrays ``keys`` of a verified npz file; a :class:`DataChecksumError` with the fix
+    when it cannot be read as one (a damaged file that its manifest entry approves)."""
+    try:
+        with np.load(path, allow_pickle=False) as d:
+            return tuple(d[key] for key in keys)
+    except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError) as err:
+        raise DataChecksumError(f"{path} cannot be read as a data file ({type(err).__name__}: {err}). "
+                                f"{_fix(path)}") from err
+
+
+def _make_folder(folder: Path) -> list[Path]:
+    """Make ``folder`` and its missing parents; return those it made, deepest first."""
+    made, current = [], folder
+    while not current.exists():
+        made.append(current)
+        current = current.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    return made
+
+
+def _remove_folders(made: list[Path]) -> None:
+    """Remove the folders :func:`_make_folder` made, as far as they are empty."""
+    for folder in made:
+        try:
+            folder.rmdir()
+        except OSError:  # something else is in it now
+            return
 
 
 # ------------------------------------------------------------------------- network
@@ -284,23 +342,27 @@ def _obtain_archive(filename: str, urls: list[str], allowed: bool, why_not: str)
         )
     if not allowed:
         raise DataNotFoundError(f"{dest} is missing and {why_not}.")
-    folder.mkdir(parents=True, exist_ok=True)
+    made = _make_folder(folder)
     part = dest.with_name(dest.name + ".part")
     failures = []
-    for url in urls:
-        try:
-            _fetch_url(url, part)
-        except Exception as err:  # any network error: try the next mirror
-            failures.append(f"{url}: {type(err).__name__}: {err}")
-            continue
-        actual = _hash_file(part, "md5")
-        if actual != expected:
-            failures.append(f"{url}: md5 of the download is {actual}, expected {expected}")
-            continue
-        os.replace(part, dest)
-        return dest
-    part.unlink(missing_ok=True)
-    raise DataNotFoundError("the download failed: " + "; ".join(failures))
+    try:
+        for url in urls:
+            try:
+                _fetch_url(url, part)
+            except Exception as err:  # any network error: try the next mirror
+                failures.append(f"{url}: {type(err).__name__}: {err}")
+                continue
+            actual = _hash_file(part, "md5")
+            if actual != expected:
+                failures.append(f"{url}: md5 of the download is {actual}, expected {expected}")
+                continue
+            os.replace(part, dest)
+            return dest
+        raise DataNotFoundError("the download failed: " + "; ".join(failures))
+    finally:  # a failed download leaves nothing behind: no partial file, no folder it made
+        part.unlink(missing_ok=True)
+        if not dest.exists():
+            _remove_folders(made)
 
 
 # ------------------------------------------------------------------------- parsers
@@ -435,9 +497,12 @@ def read_cifar_archive(tar_path: str | os.PathLike[str]) -> dict[str, Any]:
 def _save_npz(path: Path, sources: list[str], **arrays: np.ndarray) -> None:
     """Write ``arrays`` to ``path`` atomically and record its sha256 in the manifest."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez_compressed(f, **arrays)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     _record_in_manifest(path.parent, path.name, _sha256_cached(path), sources)
 
 
@@ -451,7 +516,7 @@ def _convert_mnist(split: str, allowed: bool, why_not: str) -> None:
             f"MNIST archives {paths} hold images {images.shape} and labels {labels.shape}; "
             f"expected (N, 28, 28) and (N,). Delete them and try again."
         )
-    _save_npz(data_dir() / f"mnist_{split}.npz", [MNIST_MIRRORS[0] + n for n in (images_gz, labels_gz)],
+    _save_npz(data_dir() / _downloaded_name(f"mnist_{split}.npz"), [MNIST_MIRRORS[0] + n for n in (images_gz, labels_gz)],
               images=images.astype(np.uint8), labels=labels.astype(np.uint8))
 
 
@@ -461,10 +526,10 @@ def _convert_cifar10(split: str, allowed: bool, why_not: str) -> None:
     names = np.array(content["class_names"])
     # Write the requested split, and the other one too if it is missing (same archive).
     for s in SPLITS:
-        path = data_dir() / f"cifar10_{s}.npz"
-        if s == split or not path.exists():
+        if s == split or not _local_file("cifar10", s).exists():
             images, labels = content[s]
-            _save_npz(path, [CIFAR10_URL], images=images, labels=labels, class_names=names)
+            _save_npz(data_dir() / _downloaded_name(f"cifar10_{s}.npz"), [CIFAR10_URL], images=images,
+                      labels=labels, class_names=names)
 
 
 def _not_found_message(name: str, split: str, reason: str, urls: list[str]) -> str:
@@ -482,10 +547,10 @@ def _not_found_message(name: str, split: str, reason: str, urls: list[str]) -> s
     )
 
 
-def _resolve(name: str, split: str, download: bool | None, loader: str) -> Path:
-    """Path of a verified ``<name>_<split>.npz``, converting or downloading if needed."""
+def _resolve(name: str, split: str, download: bool | None) -> Path:
+    """Path of a verified ``<name>_<split>.npz`` (:func:`_local_file`), converting or downloading if needed."""
     _check_split(split)
-    path = data_dir() / f"{name}_{split}.npz"
+    path = _local_file(name, split)
     if not path.exists():
         allowed, why_not = _downloads_allowed(download)
         if name == "mnist":
@@ -498,7 +563,8 @@ def _resolve(name: str, split: str, download: bool | None, loader: str) -> Path:
             convert(split, allowed, why_not)
         except DataNotFoundError as err:
             raise DataNotFoundError(_not_found_message(name, split, str(err).rstrip("."), urls)) from err
-    _verify_npz(path, loader)
+        path = _local_file(name, split)
+    _verify_npz(path)
     return path
 
 
@@ -529,9 +595,8 @@ def load_mnist(split: str = "test", download: bool | None = None) -> tuple[np.nd
         DataNotFoundError: the file is missing and could not be downloaded.
         DataChecksumError: the file's checksum is wrong.
     """
-    path = _resolve("mnist", split, download, f"load_mnist({split!r})")
-    with np.load(path, allow_pickle=False) as d:
-        images, labels = d["images"], d["labels"]
+    path = _resolve("mnist", split, download)
+    images, labels = _read_npz(path, "images", "labels")
     _check_arrays(path, images, labels, (28, 28))
     return images, labels.astype(np.int64)
 
@@ -555,9 +620,8 @@ def load_cifar10(split: str = "test", download: bool | None = None) -> tuple[np.
         DataNotFoundError: the file is missing and could not be downloaded.
         DataChecksumError: the file's checksum is wrong.
     """
-    path = _resolve("cifar10", split, download, f"load_cifar10({split!r})")
-    with np.load(path, allow_pickle=False) as d:
-        images, labels, names = d["images"], d["labels"], d["class_names"]
+    path = _resolve("cifar10", split, download)
+    images, labels, names = _read_npz(path, "images", "labels", "class_names")
     _check_arrays(path, images, labels, (32, 32, 3))
     return images, labels.astype(np.int64), [str(n) for n in names]
 
@@ -589,19 +653,22 @@ def _fashion_archive(name: str, download: bool | None) -> bytes:
             f"Debian package dataset-fashion-mnist (apt-get install dataset-fashion-mnist), or put {name} from "
             f"{FASHION_URL} into {data_dir()} as fashion-{name}, or allow downloads (unset {OFFLINE_ENV})."
         )
-    data_dir().mkdir(parents=True, exist_ok=True)
+    made = _make_folder(data_dir())
     part = local.with_name(local.name + ".part")
     try:
-        _fetch_url(FASHION_URL + name, part)
-    except Exception as err:
+        try:
+            _fetch_url(FASHION_URL + name, part)
+            content = gzip.decompress(part.read_bytes())
+        except Exception as err:
+            raise DataNotFoundError(f"the download of {FASHION_URL + name} failed: {type(err).__name__}: {err}") from err
+        if hashlib.sha256(content).hexdigest() != expected:
+            raise DataChecksumError(f"the download of {FASHION_URL + name} does not hold the expected content.")
+        os.replace(part, local)
+        return content
+    finally:  # a failed download leaves nothing behind: no partial file, no folder it made
         part.unlink(missing_ok=True)
-        raise DataNotFoundError(f"the download of {FASHION_URL + name} failed: {type(err).__name__}: {err}") from err
-    content = gzip.decompress(part.read_bytes())
-    if hashlib.sha256(content).hexdigest() != expected:
-        part.unlink(missing_ok=True)
-        raise DataChecksumError(f"the download of {FASHION_URL + name} does not hold the expected content.")
-    os.replace(part, local)
-    return content
+        if not local.exists():
+            _remove_folders(made)
 
 
 def load_fashion_mnist(split: str = "test", download: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -627,24 +694,52 @@ def describe_data_dir() -> list[dict[str, Any]]:
 
     Returns:
         One dict per file (mnist_train, mnist_test, cifar10_train, cifar10_test) with
-        keys ``name``, ``path``, ``status`` (``"verified"``, ``"missing"`` or
-        ``"checksum mismatch"``), ``size_bytes`` (None when missing) and
-        ``verified_by`` (``"shipped copy"``, ``"manifest.json"`` or None).
+        keys ``name``, ``path`` (a test set's download where the shipped copy is absent),
+        ``status`` (``"verified"``, ``"missing"``, ``"checksum mismatch"`` or
+        ``"unreadable"``), ``size_bytes`` (None when missing), ``verified_by``
+        (``"shipped copy"``, ``"manifest.json"`` or None) and ``error`` (why an unreadable
+        file cannot be read, else None).
     """
     rows = []
     for name in ("mnist", "cifar10"):
         for split in SPLITS:
-            path = data_dir() / f"{name}_{split}.npz"
-            row: dict[str, Any] = {"name": f"{name}_{split}", "path": str(path),
-                                   "status": "missing", "size_bytes": None, "verified_by": None}
-            if path.is_file():
-                ok, actual = _check_npz(path)
-                row["size_bytes"] = path.stat().st_size
-                row["status"] = "verified" if ok else "checksum mismatch"
-                if ok:
-                    row["verified_by"] = next(o for o, v in _known_sha256(path).items() if v == actual)
+            row: dict[str, Any] = {"name": f"{name}_{split}", "path": str(data_dir() / f"{name}_{split}.npz"),
+                                   "status": "missing", "size_bytes": None, "verified_by": None, "error": None}
+            try:
+                path = _local_file(name, split)
+                row["path"] = str(path)
+                if path.is_file():
+                    ok, actual = _check_npz(path)
+                    row["size_bytes"] = path.stat().st_size
+                    row["status"] = "verified" if ok else "checksum mismatch"
+                    if ok:
+                        row["verified_by"] = next(o for o, v in _known_sha256(path).items() if v == actual)
+            except OSError as err:  # an unreadable folder or file
+                row["status"], row["error"] = "unreadable", err.strerror or str(err)
             rows.append(row)
     return rows
+
+
+def data_problem(rows: list[dict[str, Any]] | None = None) -> str | None:
+    """What keeps :func:`describe_data_dir`'s files from being used, in one line, or None:
+    a corrupt or unreadable file, or a shipped test set (every dominoes run needs both)
+    missing while downloads are off."""
+    if rows is None:
+        rows = describe_data_dir()
+    for row in rows:
+        if row["status"] == "checksum mismatch":
+            return f"{row['path']} is corrupt or unknown (its sha256 does not match). {_fix(Path(row['path']))}"
+        if row["status"] == "unreadable":
+            return (f"{row['path']} cannot be read ({row['error']}); give this user read access to it and its "
+                    f"folder, or point {DATA_DIR_ENV} at a readable folder.")
+    allowed, why_not = _downloads_allowed(None)
+    missing = [f"{row['name']}.npz" for row in rows
+               if row["status"] == "missing" and f"{row['name']}.npz" in SHIPPED_SHA256]
+    if missing and not allowed:
+        return (f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing from {data_dir()} and "
+                f"{why_not}; every dominoes run needs them. Set {DATA_DIR_ENV} to a folder that holds them (the "
+                f"book's ../shared/data), or unset {OFFLINE_ENV} to download them.")
+    return None
 
 
 def format_data_report(rows: list[dict[str, Any]] | None = None) -> str:
@@ -661,9 +756,11 @@ def format_data_report(rows: list[dict[str, Any]] | None = None) -> str:
     for row in rows:
         size = "" if row["size_bytes"] is None else f"{row['size_bytes'] / 1e6:.1f} MB"
         status = row["status"] + (f" ({row['verified_by']})" if row.get("verified_by") == MANIFEST_NAME else "")
+        status += f" ({row['error']})" if row.get("error") else ""
         lines.append(f"{row['name']:<15} {status:<26} {size:>9}  {row['path']}")
     if any(row["status"] == "checksum mismatch" for row in rows):
-        lines += ["", "A file with a checksum mismatch is corrupt or unknown: delete it and load it again."]
+        lines += ["", "A file with a checksum mismatch is corrupt or unknown: copy the shipped file over it (the "
+                      "test sets), or delete it so that it is downloaded afresh when downloads are allowed."]
     if any(row["status"] == "missing" for row in rows):
         lines += ["", "Missing files are downloaded by load_mnist/load_cifar10 when downloads are allowed; "
                       f"or set {DATA_DIR_ENV} to a folder that holds them."]

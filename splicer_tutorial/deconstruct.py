@@ -213,6 +213,12 @@ def by_masks(
         raise ValueError(
             f"masks must be (B, K, H, W) binary masks or a (B, H, W) label map, got {tuple(masks.shape)}."
         )
+    elif masks.numel() and masks.dtype != torch.bool and not bool(((masks >= 0) & (masks <= 1)).all()):
+        raise ValueError(
+            f"(B, K, H, W) masks must hold values in [0, 1] (soft masks allowed), got values from "
+            f"{float(masks.min()):g} to {float(masks.max()):g}; scale them into [0, 1], or pass integer labels "
+            "as a (B, H, W) label map with num_labels."
+        )
     if masks.shape[0] != batch or masks.shape[-2:] != (height, width):
         raise ValueError(
             f"masks of shape {tuple(masks.shape)} do not match images of shape {tuple(x.shape)}: "

@@ -117,13 +117,18 @@ def test_data_reports_the_folder_and_missing_files(capsys, tmp_path, monkeypatch
     folder.mkdir()
     monkeypatch.setenv("SPLICER_DATA_DIR", str(folder))
     monkeypatch.setenv("SPLICER_OFFLINE", "1")
-    assert cli.main(["data"]) == 0
-    out = capsys.readouterr().out
+    assert cli.main(["data"]) == 1  # offline without the shipped test sets: no dominoes run can work
+    captured = capsys.readouterr()
+    out = captured.out
     assert str(folder) in out.splitlines()[0]
     assert "SPLICER_OFFLINE" in out
     for name in ("mnist_train", "mnist_test", "cifar10_train", "cifar10_test"):
         line = next(l for l in out.splitlines() if l.startswith(name))
         assert "missing" in line
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and "mnist_test.npz and cifar10_test.npz are missing" in err[0]
+    monkeypatch.delenv("SPLICER_OFFLINE")  # online, a missing file is downloaded when a run needs it
+    assert cli.main(["data"]) == 0
 
 
 def test_data_reports_shipped_files_verified(capsys, shipped_dir: Path) -> None:
@@ -180,9 +185,9 @@ def test_run_end_to_end_writes_json(capsys, tmp_path, shipped_dir, tiny_presets)
         (["--reference", "cifar_only", "--dataset", "channel_toy"], "reference is 'cifar_only'; use None, 'random_init'"),
         (["--reference", "only:CD99", "--dataset", "multiplex"], "with channels of ['DAPI'"),
         (["--reference", "only:object"], "--reference only:object does not apply to --dataset dominoes"),
-        (["--groups", "code,digit"], "--groups only applies to the multi-channel sets"),
-        (["--allocate", "probe"], "--allocate only applies to the multi-channel sets"),
-        (["--masks", "dilate:2"], "--masks only applies to --dataset histology"),
+        (["--variant", "splicer", "--groups", "code,digit"], "--groups only applies to --dataset channel_toy, "),
+        (["--variant", "splicer", "--allocate", "probe"], "--allocate only applies to --dataset channel_toy, "),
+        (["--variant", "splicer", "--masks", "dilate:2"], "--masks only applies to --dataset histology"),
         (["--dataset", "multispectral", "--variant", "splicer", "--allocate", "probe", "--chunk-sizes", "64,32,32"],
          "leave --chunk-sizes out"),
         (["--dataset", "randbits"], "--dataset randbits needs --bits"),
@@ -190,7 +195,8 @@ def test_run_end_to_end_writes_json(capsys, tmp_path, shipped_dir, tiny_presets)
         (["--dataset", "binary_dominoes", "--method", "vicreg"], "drop --method and --variant"),
         (["--dataset", "randbits", "--bits", "4", "--sections", "2x2"], "--sections only applies to --dataset dominoes"),
         (["--dataset", "randbits", "--bits", "0", "--variant", "splicer"], "nothing to split off"),
-        (["--variant", "separate", "--lam", "2"], "variant 'separate' has no primary term"),
+        (["--variant", "separate", "--lam", "2"], "--lam only applies to --variant splicer, sigma_je or average, "
+                                                 "not separate"),
     ],
 )
 def test_options_of_another_dataset_are_refused_in_one_line(capsys, tmp_path, argv, named) -> None:
@@ -357,7 +363,10 @@ def test_histology_masks_option_reaches_the_run(tmp_path, monkeypatch) -> None:
     assert seen["config"].mask_labels == 2 and seen["spec"].name == "histology"
     saved = json.loads(out.read_text())
     assert saved["masks"]["source"] == "dilate:1" and 0 < saved["masks"]["iou"] < 1
-    assert cli.main(["run", "--dataset", "histology", "--masks", "blur:1", "--mode", "fast", "--out", str(out)]) == 1
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["run", "--dataset", "histology", "--variant", "splicer", "--masks", "blur:1", "--mode", "fast",
+                  "--out", str(out)])
+    assert exit_info.value.code == 2
     assert cli.main(["run", "--dataset", "histology", "--variant", "splicer", "--masks", "regions", "--mode", "fast",
                      "--out", str(out)]) == 0
     assert seen["config"].mask_labels == 3  # stroma, nuclei, gaps

@@ -295,7 +295,9 @@ def test_cifar_download_converts_both_splits(offline: Path, fake_web: dict,
     assert names == NAMES
     assert fake_web["served"] == [datasets.CIFAR10_URL]
     manifest = json.loads((offline / "manifest.json").read_text())
-    assert set(manifest) == {"cifar10_train.npz", "cifar10_test.npz"}
+    # the test set goes beside its shipped name, which holds the shipped copy only
+    assert set(manifest) == {"cifar10_train.npz", "cifar10_test_downloaded.npz"}
+    assert not (offline / "cifar10_test.npz").exists()
 
     monkeypatch.setattr(datasets, "_fetch_url", _no_network)
     test_images, _, _ = datasets.load_cifar10("test")
@@ -309,6 +311,8 @@ def test_download_with_wrong_md5_is_rejected(offline: Path, fake_web: dict,
         datasets.load_cifar10("test")
     assert not (offline / datasets.CIFAR10_ARCHIVE).exists()
     assert not (offline / "cifar10_test.npz").exists()
+    assert not (offline / "cifar10_test_downloaded.npz").exists()
+    assert sorted(p.name for p in offline.iterdir()) == []
 
 
 # ------------------------------------------------------------------------------ report
@@ -358,3 +362,81 @@ def test_fashion_mnist_from_the_debian_package() -> None:
     images, labels = datasets.load_fashion_mnist("test", download=False)
     assert images.shape == (10000, 28, 28) and images.dtype == np.uint8
     assert np.bincount(labels).tolist() == [1000] * 10
+
+
+# ------------------------------------------------------------ a data check that cannot be fooled
+
+
+def test_manifest_never_approves_a_shipped_name(shipped_source: Path, offline: Path) -> None:
+    path = offline / "mnist_test.npz"
+    path.write_bytes((shipped_source / "mnist_test.npz").read_bytes()[:-100])  # truncated
+    (offline / "manifest.json").write_text(json.dumps(
+        {"mnist_test.npz": {"sha256": hashlib.sha256(path.read_bytes()).hexdigest()}}))
+    row = next(r for r in datasets.describe_data_dir() if r["name"] == "mnist_test")
+    assert row["status"] == "checksum mismatch" and row["verified_by"] is None
+    with pytest.raises(DataChecksumError, match="Copy the shipped mnist_test.npz over it") as info:
+        datasets.load_mnist("test")
+    assert "../shared/data" in str(info.value) and "call load_mnist" not in str(info.value)
+    assert "corrupt or unknown" in datasets.data_problem()
+
+
+def test_a_damaged_file_its_manifest_approves_is_a_data_error(offline: Path) -> None:
+    path = offline / "mnist_train.npz"
+    np.savez_compressed(path, images=np.zeros((50, 28, 28), np.uint8), labels=np.zeros(50, np.uint8))
+    path.write_bytes(path.read_bytes()[:-40])  # truncated: the zip directory is gone
+    (offline / "manifest.json").write_text(json.dumps(
+        {"mnist_train.npz": {"sha256": hashlib.sha256(path.read_bytes()).hexdigest()}}))
+    with pytest.raises(DataChecksumError, match="cannot be read as a data file.*Delete"):
+        datasets.load_mnist("train")
+
+
+def test_data_problem_names_missing_test_sets_offline_only(offline: Path, monkeypatch) -> None:
+    assert "mnist_test.npz and cifar10_test.npz are missing" in datasets.data_problem()
+    monkeypatch.delenv("SPLICER_OFFLINE")
+    assert datasets.data_problem() is None  # they are downloaded when a run needs them
+
+
+def test_data_problem_is_none_for_the_shipped_folder(shipped_dir: Path) -> None:
+    assert datasets.data_problem() is None
+
+
+def test_an_unreadable_file_is_reported_not_raised(offline: Path, monkeypatch) -> None:
+    (offline / "mnist_test.npz").write_bytes(b"x")
+
+    def denied(path, algorithm):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(datasets, "_hash_file", denied)
+    row = next(r for r in datasets.describe_data_dir() if r["name"] == "mnist_test")
+    assert row["status"] == "unreadable" and row["error"] == "Permission denied"
+    assert "unreadable (Permission denied)" in datasets.format_data_report()
+    assert "cannot be read (Permission denied)" in datasets.data_problem()
+
+
+def test_a_downloaded_test_set_is_used_where_the_shipped_one_is_absent(offline: Path, fake_web: dict,
+                                                                       monkeypatch) -> None:
+    images, _ = datasets.load_mnist("test")
+    np.testing.assert_array_equal(images, fake_web["mnist"]["test"][0])
+    assert (offline / "mnist_test_downloaded.npz").is_file() and not (offline / "mnist_test.npz").exists()
+    monkeypatch.setattr(datasets, "_fetch_url", _no_network)
+    row = next(r for r in datasets.describe_data_dir() if r["name"] == "mnist_test")
+    assert row["status"] == "verified" and row["verified_by"] == "manifest.json"
+    assert row["path"] == str(offline / "mnist_test_downloaded.npz")
+
+
+def test_a_failed_download_removes_the_folders_it_made(tmp_path: Path, monkeypatch) -> None:
+    folder = tmp_path / "new" / "data"
+    monkeypatch.setenv("SPLICER_DATA_DIR", str(folder))
+
+    def refuse(url: str, dest: Path, timeout: float = 0) -> None:
+        dest.write_bytes(b"half")
+        raise OSError("connection reset")
+
+    monkeypatch.setattr(datasets, "_fetch_url", refuse)
+    with pytest.raises(DataNotFoundError, match="connection reset"):
+        datasets.load_mnist("train", download=True)
+    assert not (tmp_path / "new").exists()
+    monkeypatch.setattr(datasets, "FASHION_DEBIAN_DIR", tmp_path / "nowhere")
+    with pytest.raises(DataNotFoundError, match="connection reset"):
+        datasets.load_fashion_mnist("test", download=True)
+    assert not (tmp_path / "new").exists()

@@ -288,3 +288,11 @@ def test_channel_groups_by_name() -> None:
         by_channels(x, [["DAPI"]])
     with pytest.raises(ValueError, match="names lists 2 channels but x has 3"):
         by_channels(x, [[0]], names=["a", "b"])
+
+
+@pytest.mark.parametrize("value", [1.5, -0.25, float("nan"), 2])
+def test_mask_values_outside_0_1_raise(x: torch.Tensor, value: float) -> None:
+    masks = torch.zeros(3, 2, 12, 8, dtype=torch.long if isinstance(value, int) else torch.float32)
+    masks[0, 1, 2, 3] = value
+    with pytest.raises(ValueError, match=r"masks must hold values in \[0, 1\].*got values from"):
+        by_masks(x, masks)
