@@ -174,12 +174,20 @@ def save(result: dict[str, Any], path: str | Path) -> Path:
     The text goes to a temporary file beside ``path`` that is then renamed over it, so a
     run killed while writing leaves the old file (or none), never half of a new one.
     """
-    path = Path(path)
     text = json.dumps(result, indent=2, default=str) + "\n"
+    return write_atomically(path, lambda temporary: temporary.write_text(text))
+
+
+def write_atomically(path: str | Path, write: Callable[[Path], Any]) -> Path:
+    """Call ``write(temporary)`` on a temporary file beside ``path``, then rename it over
+    ``path`` (folders made as needed): a writer killed or failing midway leaves the old file
+    (or none) and no temporary file, never half of a new one. Used for every result and
+    checkpoint."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        temporary.write_text(text)
+        write(temporary)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)

@@ -42,6 +42,7 @@ from tqdm import tqdm
 from . import config as config_module
 from .augment import SSLAugment
 from .chunks import chunk_sizes
+from .results import write_atomically
 from . import deconstruct
 from .losses import VARIANTS, make_loss
 from .models import SeparateEncoders, SSLModel, make_encoder
@@ -435,16 +436,15 @@ def _online_probes(dim: int, labels: dict | None, n: int, device: torch.device) 
 
 
 def save_checkpoint(path: str | Path, model: SSLModel, config: TrainConfig, history: History) -> None:
-    """Save the weights, the config and the history to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Save the weights, the config and the history to ``path``, atomically
+    (:func:`splicer_tutorial.results.write_atomically`)."""
     state = {
         "config": config.to_dict(),
         "in_channels": _in_channels(model),
         "model": model.state_dict(),
         "history": history.to_dict(),
     }
-    torch.save(state, path)
+    write_atomically(path, lambda temporary: torch.save(state, temporary))
 
 
 def _in_channels(model: SSLModel) -> int:

@@ -195,3 +195,16 @@ def test_a_page_states_how_long_it_ran_and_where(monkeypatch) -> None:
     monkeypatch.setattr(results, "IMPORTED", results.time.perf_counter() - 7.2)
     monkeypatch.setattr(results.torch, "get_num_threads", lambda: 2)
     assert results.page_run_time() == "7 s on a CPU, 2 threads"
+
+
+def test_a_writer_killed_midway_leaves_the_old_result_intact(tmp_path: Path) -> None:
+    path = results.save({"probes": {"x": 1}}, tmp_path / "r.json")
+
+    def killed(temporary: Path) -> None:
+        temporary.write_text('{"probes": {"x"')  # half a file, then the process is interrupted
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        results.write_atomically(path, killed)
+    assert json.loads(path.read_text()) == {"probes": {"x": 1}}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary file left behind

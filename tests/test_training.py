@@ -6,6 +6,8 @@ separate prototypes, as in a domino), a ConvNet of width 4-8, batch 32, 1-4 epoc
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -237,6 +239,21 @@ def test_checkpoint_is_saved_and_reloaded_without_training(data, tmp_path, monke
 
     loaded, _ = load_checkpoint(path)  # without an expected config
     assert torch.equal(loaded.projector[-1].weight, model.projector[-1].weight)
+
+
+def test_a_checkpoint_write_killed_midway_leaves_the_old_one(data, tmp_path, monkeypatch) -> None:
+    path = tmp_path / "tiny.pt"
+    model, history = pretrain(data[0], config(epochs=1), checkpoint=path, progress=False)
+    before = path.read_bytes()
+
+    def killed(state, file):
+        Path(file).write_bytes(b"half a checkpoint")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training.torch, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        training.save_checkpoint(path, model, config(epochs=1), history)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["tiny.pt"]
 
 
 def test_checkpoint_of_another_run_raises(data, tmp_path) -> None:
