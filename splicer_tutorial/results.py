@@ -29,15 +29,62 @@ PACKAGES = ("torch", "kornia", "numpy", "scikit-learn", "splicer-tutorial")
 RESULTS_ENV = "SPLICER_RESULTS_DIR"
 
 
+#: The repository's archive, whose ``results/`` a package installed without a checkout
+#: (Colab, Binder) reads: the seeded runs every chapter shows.
+REPOSITORY_ARCHIVE = "https://github.com/splicer-tutorial/splicer-tutorial/archive/refs/heads/main.tar.gz"
+
+
 def results_dir() -> Path:
     """Where result files live: ``$SPLICER_RESULTS_DIR``, else the checkout's ``results/``.
 
-    (For a package installed from a wheel, without a checkout: ``./results``.)
+    A package installed without a checkout (from a wheel or git, as in Colab) reads
+    ``./results`` when there is one, else the repository's ``results/``, downloaded once
+    into the data cache (:func:`fetch_results`; not with ``SPLICER_OFFLINE=1``, which gives
+    a one-line error saying what to do instead).
     """
     if os.environ.get(RESULTS_ENV):
         return Path(os.environ[RESULTS_ENV])
     checkout = Path(__file__).resolve().parents[1]
-    return (checkout if (checkout / "pyproject.toml").exists() else Path.cwd()) / "results"
+    if (checkout / "pyproject.toml").exists():
+        return checkout / "results"
+    if (Path.cwd() / "results").is_dir():
+        return Path.cwd() / "results"
+    return fetch_results()
+
+
+def fetch_results(folder: Path | None = None) -> Path:
+    """The repository's ``results/`` in ``folder`` (default: ``results`` in the data cache,
+    :func:`splicer_tutorial.datasets.data_dir`), downloaded and unpacked once from
+    :data:`REPOSITORY_ARCHIVE` when it is not there yet."""
+    from . import datasets
+
+    folder = Path(folder) if folder is not None else datasets.data_dir() / "results"
+    if folder.is_dir():
+        return folder
+    allowed, why_not = datasets._downloads_allowed(None)
+    if not allowed:
+        raise datasets.DataNotFoundError(
+            f"no results folder here and {why_not}: clone the repository "
+            f"(its results/ folder), or set {RESULTS_ENV} to a folder of result files.")
+    import tarfile
+    import tempfile
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder.parent) as scratch:
+        archive = Path(scratch) / "repository.tar.gz"
+        datasets._fetch_url(REPOSITORY_ARCHIVE, archive)
+        unpacked = Path(scratch) / "results"
+        with tarfile.open(archive) as tar:
+            for member in tar.getmembers():
+                parts = Path(member.name).parts  # "<repository>-main/results/fast/x.json"
+                if len(parts) > 2 and parts[1] == "results" and member.isfile() and member.name.endswith(".json"):
+                    target = unpacked.joinpath(*parts[2:])
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(tar.extractfile(member).read())
+        if not unpacked.is_dir():
+            raise datasets.DataNotFoundError(f"{REPOSITORY_ARCHIVE} holds no results/ folder; set {RESULTS_ENV}.")
+        os.replace(unpacked, folder)  # all or nothing: a failed download leaves no half folder
+    return folder
 
 
 def versions() -> dict[str, str]:

@@ -208,3 +208,40 @@ def test_a_writer_killed_midway_leaves_the_old_result_intact(tmp_path: Path) -> 
         results.write_atomically(path, killed)
     assert json.loads(path.read_text()) == {"probes": {"x": 1}}
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary file left behind
+
+
+def _repository_archive(path: Path) -> None:
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in (("splicer-tutorial-main/results/fast/a-s0.json", '{"seed": 0}'),
+                           ("splicer-tutorial-main/results/notes.txt", "not a result"),
+                           ("splicer-tutorial-main/README.md", "# readme")):
+            data = text.encode()
+            member = tarfile.TarInfo(name)
+            member.size = len(data)
+            tar.addfile(member, io.BytesIO(data))
+
+
+def test_without_a_checkout_the_results_come_from_the_repository_once(tmp_path: Path, monkeypatch) -> None:
+    from splicer_tutorial import datasets
+
+    fetched = []
+    monkeypatch.setattr(datasets, "_fetch_url", lambda url, dest: fetched.append(url) or _repository_archive(dest))
+    monkeypatch.delenv("SPLICER_OFFLINE", raising=False)
+    folder = results.fetch_results(tmp_path / "cache" / "results")
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) == ["fast/a-s0.json"]
+    assert results.load("fast/*.json", folder) == [{"seed": 0}]
+    assert results.fetch_results(folder) == folder and fetched == [results.REPOSITORY_ARCHIVE]  # once
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["results"]  # no scratch left
+
+
+def test_without_a_checkout_and_offline_the_error_says_what_to_do(tmp_path: Path, monkeypatch) -> None:
+    from splicer_tutorial import datasets
+
+    monkeypatch.setenv("SPLICER_OFFLINE", "1")
+    monkeypatch.setattr(datasets, "_fetch_url", lambda *a: pytest.fail("download attempted"))
+    with pytest.raises(datasets.DataNotFoundError, match="clone the repository .* or set SPLICER_RESULTS_DIR"):
+        results.fetch_results(tmp_path / "results")
+    assert not (tmp_path / "results").exists()
