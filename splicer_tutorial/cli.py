@@ -97,9 +97,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="simclr (default) or vicreg; binary_dominoes is always supervised")
     run.add_argument("--variant", choices=list(losses.VARIANTS), default="baseline")
     run.add_argument("--reference", default=None,
-                     help="a reference run instead: dominoes cifar_only|mnist_only|random_init; randbits "
-                          "random_init; the multi-channel sets: random_init or only:<channels> "
-                          "(e.g. only:fashion+object)")
+                     help="a reference run instead, in one grammar: random_init, or only:<components>: dominoes "
+                          "only:object (also named cifar_only) or only:digit (mnist_only); the multi-channel sets "
+                          "only:<channels> (e.g. only:fashion+object); randbits random_init only")
     run.add_argument("--bits", type=_bits, default=None,
                      help=f"randbits: the number of bit channels, 0 to {randbits.MAX_BITS}")
     run.add_argument("--curve-every", type=_positive, default=None, metavar="N",
@@ -407,7 +407,9 @@ def _check_reference(args: argparse.Namespace) -> None:
     reference = args.reference
     if reference is None:
         return
-    allowed = {"dominoes": experiments.REFERENCES, "randbits": ("random_init",), "binary_dominoes": ()}
+    # one grammar everywhere: random_init or only:<components> (dominoes: only:object = cifar_only)
+    allowed = {"dominoes": (*experiments.REFERENCES, *experiments.ONLY), "randbits": ("random_init",),
+               "binary_dominoes": ()}
     if args.dataset in channels.NAMES:
         channels.parse_reference(args.dataset, reference)
     elif reference not in allowed[args.dataset]:
@@ -429,7 +431,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> dict:
         temperature = overrides.pop("temperature", 0.2)
         seed = overrides.pop("seed")
         return randbits.run_randbits(args.bits, temperature, args.mode, seed=seed, device=args.device,
-                                     knn=not args.no_knn, random_init=args.reference == "random_init",
+                                     knn=not args.no_knn, reference=args.reference,
                                      command=command, **overrides)
     if args.dataset in channels.NAMES:
         spec = channels.get(args.dataset)

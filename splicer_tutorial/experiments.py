@@ -63,6 +63,21 @@ def train_config(mode: str | None = None, **overrides: Any) -> TrainConfig:
 
 
 REFERENCES = ("cifar_only", "mnist_only", "random_init")
+#: The book's one grammar for references is ``random_init`` or ``only:<components>``; on
+#: dominoes the components are the halves, and ``cifar_only`` / ``mnist_only`` are the names
+#: of ``only:object`` / ``only:digit``.
+ONLY = {"only:object": "cifar_only", "only:digit": "mnist_only"}
+
+
+def parse_reference(reference: str | None) -> str | None:
+    """A dominoes reference in the book's grammar, as the name results record: ``None``,
+    ``"random_init"``, ``"cifar_only"`` (also ``"only:object"``) or ``"mnist_only"`` (also
+    ``"only:digit"``); a one-line error naming the accepted ones for anything else."""
+    reference = ONLY.get(reference, reference)
+    if reference is not None and reference not in REFERENCES:
+        raise ValueError(f"reference is {reference!r}; use None, random_init, only:object (cifar_only) or "
+                         "only:digit (mnist_only).")
+    return reference
 
 #: SpliCER's default settings, and how each ablation that changes one is named.
 _ABLATION_NAMES = {
@@ -212,9 +227,10 @@ def run_dominoes(
         config: the run.
         mode: ``fast`` or ``full`` (default: :func:`splicer_tutorial.config.mode`).
         data: the dominoes; loaded for the mode when left out.
-        reference: ``None`` for the run the config describes, or a reference run:
-            ``"cifar_only"`` / ``"mnist_only"`` (the same run on dominoes whose other
-            half is blank, trained and probed so) or ``"random_init"`` (no training).
+        reference: ``None`` for the run the config describes, or a reference run
+            (:func:`parse_reference`): ``"cifar_only"`` / ``"mnist_only"``, also written
+            ``"only:object"`` / ``"only:digit"`` (the same run on dominoes whose other half
+            is blank, trained and probed so) or ``"random_init"`` (no training).
         curve_every: measure decodability of each half every this many epochs
             (:func:`probe_curve`); stored in ``history.curves``.
         return_model: also return the trained model.
@@ -233,8 +249,7 @@ def run_dominoes(
     trained with one half blank) and ``chance``; with ``return_model``, the pair ``(result, model)``.
     """
     mode = config_module.mode(mode)
-    if reference is not None and reference not in REFERENCES:
-        raise ValueError(f"reference is {reference!r}; use None or one of {REFERENCES}.")
+    reference = parse_reference(reference)
     device = config_module.resolve_device(device)
     start = time.perf_counter()
     data = data if data is not None else load_dominoes(mode, seed=config.seed)

@@ -304,7 +304,7 @@ def run_randbits(
     data: dict[str, dict[str, RandBitsSet]] | None = None,
     device: str | torch.device | None = None,
     knn: bool = True,
-    random_init: bool = False,
+    reference: str | None = None,
     command: list[str] | None = None,
     return_model: bool = False,
     **overrides: Any,
@@ -320,8 +320,9 @@ def run_randbits(
             (then the data settings below are ignored).
         device: ``None`` or ``"auto"`` chooses a GPU when there is one.
         knn: also run the kNN probe.
-        random_init: skip training and probe a randomly initialised encoder of the same
-            architecture (the reference an SSL run must beat).
+        reference: ``None`` for the run, or ``"random_init"``: skip training and probe a
+            randomly initialised encoder of the same architecture (the reference an SSL run
+            must beat). The book's grammar for references; RandBits offers only this one.
         command: the command line recorded in the result (default: ``sys.argv``).
         return_model: also return the model (its ``encoder`` is what was probed).
         **overrides: data settings of the preset (``n_train``, ``n_test``, ``size``) or
@@ -337,6 +338,8 @@ def run_randbits(
     (``"random_init"`` or None); with ``return_model``, the pair ``(result, model)``.
     """
     mode = config_module.mode(mode)
+    if reference not in (None, "random_init"):
+        raise ValueError(f"reference is {reference!r}; RandBits offers None or 'random_init'.")
     preset = PRESETS[mode]
     data_settings = {k: overrides.pop(k, v) for k, v in preset["data"].items()}
     if overrides.get("variant", "baseline") != "baseline" and overrides.get("groups") is None:
@@ -349,7 +352,7 @@ def run_randbits(
     train = data["train"]["randbits"]
     if train.n_bits != n_bits:
         raise ValueError(f"data holds {train.n_bits} bits but n_bits={n_bits}; pass matching data or none.")
-    if random_init:
+    if reference == "random_init":
         model, history = untrained(config, train.images.shape[1])
         model.to(device)
     else:
@@ -360,7 +363,7 @@ def run_randbits(
     evaluation.pop("naive_probes", None)  # needs a "correlated" variant; RandBits has none
     result = results_module.record(
         config, mode, device, command, start, data, train.images.shape[1:], CHANCE, history, dataset="randbits",
-        reference="random_init" if random_init else None, n_bits=n_bits, temperature=temperature, **evaluation,
+        reference=reference, n_bits=n_bits, temperature=temperature, **evaluation,
     )
     return (result, model) if return_model else result
 

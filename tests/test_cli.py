@@ -184,7 +184,7 @@ def test_run_end_to_end_writes_json(capsys, tmp_path, shipped_dir, tiny_presets)
          "--reference cifar_only does not apply to --dataset randbits"),
         (["--reference", "cifar_only", "--dataset", "channel_toy"], "reference is 'cifar_only'; use None, 'random_init'"),
         (["--reference", "only:CD99", "--dataset", "multiplex"], "with channels of ['DAPI'"),
-        (["--reference", "only:object"], "--reference only:object does not apply to --dataset dominoes"),
+        (["--reference", "only:cifar"], "--reference only:cifar does not apply to --dataset dominoes"),
         (["--variant", "splicer", "--groups", "code,digit"], "--groups only applies to --dataset channel_toy, "),
         (["--variant", "splicer", "--allocate", "probe"], "--allocate only applies to --dataset channel_toy, "),
         (["--variant", "splicer", "--masks", "dilate:2"], "--masks only applies to --dataset histology"),

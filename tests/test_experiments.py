@@ -92,6 +92,20 @@ def test_the_chunk_probes_read_the_chunks_the_run_trained(overrides, sizes):
     assert again["matrix"] == result["chunk_probes"]["matrix"] and len(again["matrix"]) == len(sizes)
 
 
+def test_only_object_is_the_name_of_cifar_only_in_the_one_grammar():
+    assert experiments.parse_reference("only:object") == "cifar_only"
+    assert experiments.parse_reference("only:digit") == "mnist_only"
+    assert experiments.parse_reference("random_init") == "random_init" and experiments.parse_reference(None) is None
+    data = fake_dominoes(n=96)
+    named = experiments.run_dominoes(TrainConfig(**TINY), "fast", data=data, reference="cifar_only", knn=False,
+                                     progress=False)
+    grammar = experiments.run_dominoes(TrainConfig(**TINY), "fast", data=data, reference="only:object", knn=False,
+                                       progress=False)
+    assert grammar["reference"] == "cifar_only" and grammar["probes"] == named["probes"]
+    with pytest.raises(ValueError, match=r"reference is 'only:cifar'; use None, random_init, only:object"):
+        experiments.parse_reference("only:cifar")
+
+
 def test_unknown_reference_is_rejected_by_name():
     with pytest.raises(ValueError, match="reference is 'cifar'"):
         experiments.run_dominoes(TrainConfig(**TINY), "fast", data=fake_dominoes(), reference="cifar")

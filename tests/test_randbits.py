@@ -142,7 +142,7 @@ def test_run_randbits_returns_the_documented_keys(monkeypatch: pytest.MonkeyPatc
     assert len(result["history"]["epoch_loss"]) == 1
     json.dumps(result)  # JSON-ready
     reference, model = run_randbits(4, 0.1, mode="fast", progress=False, data=data, device="cpu",
-                                    random_init=True, knn=False, return_model=True)
+                                    reference="random_init", knn=False, return_model=True)
     assert reference["reference"] == "random_init" and reference["history"]["loss"] == []
     assert model.encoder(sets[1].images[:2].float() / 255).shape == (2, 32)
     with pytest.raises(ValueError, match="n_bits"):
