@@ -204,6 +204,7 @@ def plot_accuracy_vs_bits(
     title: str | None = None,
     highlight: tuple[int, float] | None = None,
     label: str = "SimCLR, T = {key:g}",
+    ylabel: str = "digit linear-probe accuracy",
 ):
     """Digit accuracy against the number of bits: a line per temperature (mean, with a
     standard-error band where there are several runs), an optional dashed reference
@@ -211,7 +212,8 @@ def plot_accuracy_vs_bits(
 
     ``table`` is what :func:`splicer_tutorial.randbits.collect` returns; ``highlight=(n_bits, temperature)`` rings
     one point; ``label`` formats each line's legend from its key (``"{key}"`` for a table
-    collected ``by="variant"``). Returns the figure.
+    collected ``by="variant"``); ``ylabel`` names the probe (e.g. ``"digit kNN accuracy"``).
+    Returns the figure.
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(FIGURE_WIDTH * 0.6, 3.4))
@@ -230,7 +232,7 @@ def plot_accuracy_vs_bits(
                 mec="crimson", mew=2)
     ax.axhline(chance, ls=":", color="0.3", label="chance")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set(xlabel="number of bits", ylabel="digit linear-probe accuracy", ylim=(0, 1.02), title=title)
+    ax.set(xlabel="number of bits", ylabel=ylabel, ylim=(0, 1.02), title=title)
     ax.legend(frameon=False, fontsize=8)
     ax.figure.tight_layout()
     return ax.figure

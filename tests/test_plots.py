@@ -100,6 +100,8 @@ def test_plot_accuracy_vs_bits_draws_a_line_per_temperature_with_reference_and_c
     assert len(ax.collections) == 1  # a std band only where there are several runs
     by_variant = plots.plot_accuracy_vs_bits({"baseline": {2: [0.5]}, "splicer": {2: [0.7]}}, label="{key}")
     assert [line.get_label() for line in by_variant.axes[0].lines][:2] == ["baseline", "splicer"]
+    assert ax.get_ylabel() == "digit linear-probe accuracy"
+    assert plots.plot_accuracy_vs_bits(table, ylabel="digit kNN accuracy").axes[0].get_ylabel() == "digit kNN accuracy"
 
 
 def test_plot_suppression_chunk_matrix_and_cost() -> None:
