@@ -22,10 +22,10 @@ chapters=$(ls book/*.ipynb | sort -r)
 python -m pytest $chapters tests --ignore=tests/browser --nbmake --nbmake-timeout=600 --overwrite \
   -p no:cacheprovider -n "${SPLICER_TEST_WORKERS:-2}" --dist load --maxschedchunk 1 --durations=12 "$@"
 python scripts/fetch_page_js.py
-# Build from the outputs nbmake wrote, executing nothing again ("auto" would rerun every
-# notebook with a cell that prints nothing).
+# Build from the outputs nbmake wrote, executing nothing again (the config's "cache" would run every
+# notebook again through jupyter-cache).
 # (The copy sits beside _config.yml, as its relative paths are read from where it is.)
-sed 's/^  execute_notebooks: auto$/  execute_notebooks: "off"/' _config.yml > _config.executed.yml
+sed 's/^  execute_notebooks: cache$/  execute_notebooks: "off"/' _config.yml > _config.executed.yml
 grep -q 'execute_notebooks: "off"' _config.executed.yml
 jupyter-book build . -W --keep-going --config _config.executed.yml
 SPLICER_BROWSER_TEST=required python -m pytest tests/browser -p no:cacheprovider -q
