@@ -43,6 +43,15 @@ def chunk_sizes(dim: int, k: int, sizes: Sequence[int] | None = None) -> tuple[i
     return sizes
 
 
+def as_chunk_sizes(dim: int, chunks: int | Sequence[int]) -> tuple[int, ...]:
+    """Chunks given either way, as sizes: a number K of chunks (as equal as they can be) or
+    the sizes themselves (checked to add up to ``dim``). ``as_chunk_sizes(128, 3) ==
+    (43, 43, 42)``; ``as_chunk_sizes(128, [40, 88]) == (40, 88)``."""
+    if isinstance(chunks, int):
+        return chunk_sizes(dim, chunks)
+    return chunk_sizes(dim, len(chunks), chunks)
+
+
 def chunk_slices(dim: int, k: int, sizes: Sequence[int] | None = None) -> list[slice]:
     """The ``k`` chunks of :func:`chunk_sizes` as slices, in order: ``x[:, s]`` is one chunk."""
     slices, start = [], 0

@@ -20,7 +20,7 @@ from . import config as config_module
 from . import dominoes as dominoes_module
 from . import probes as probes_module
 from . import results as results_module
-from .chunks import chunk_sizes
+from .chunks import as_chunk_sizes
 from .deconstruct import by_sections, grid_boxes
 from .training import TrainConfig, pretrain, untrained
 
@@ -174,8 +174,8 @@ def chunk_probes(
         z_train, {f: train.labels(f).numpy() for f in factors}, z_test, {f: test.labels(f).numpy() for f in factors},
         chunks,
     )
-    sizes = chunk_sizes(z_train.shape[1], chunks) if isinstance(chunks, int) else list(chunks)
-    return {"split": "mnist_randomised", "factors": list(factors), "chunk_sizes": list(sizes),
+    return {"split": "mnist_randomised", "factors": list(factors),
+            "chunk_sizes": list(as_chunk_sizes(z_train.shape[1], chunks)),
             "matrix": matrix.tolist()}
 
 

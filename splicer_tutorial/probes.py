@@ -25,7 +25,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .chunks import chunk_slices
+from .chunks import as_chunk_sizes, chunk_slices
 from .config import resolve_device
 
 FACTORS = ("digit", "object")
@@ -165,8 +165,8 @@ def chunk_probe_matrix(
     """
     if train_z.ndim != 2 or test_z.ndim != 2 or train_z.shape[1] != test_z.shape[1]:
         raise ValueError(f"train_z and test_z must be (N, D) with the same D, got {train_z.shape} and {test_z.shape}.")
-    sizes = None if isinstance(chunks, int) else tuple(chunks)
-    slices = chunk_slices(train_z.shape[1], len(sizes) if sizes else chunks, sizes)
+    sizes = as_chunk_sizes(train_z.shape[1], chunks)
+    slices = chunk_slices(train_z.shape[1], len(sizes), sizes)
     matrix = np.zeros((len(slices), len(train_labels)))
     for k, cols in enumerate(slices):
         for j, factor in enumerate(train_labels):

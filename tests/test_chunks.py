@@ -48,3 +48,12 @@ def test_slices_tile_the_length_in_order() -> None:
     slices = chunk_slices(10, 3)
     assert slices == [slice(0, 4), slice(4, 7), slice(7, 10)]
     assert chunk_slices(128, 2, (40, 88)) == [slice(0, 40), slice(40, 128)]
+
+
+def test_chunks_given_as_a_number_or_as_sizes() -> None:
+    from splicer_tutorial.chunks import as_chunk_sizes
+
+    assert as_chunk_sizes(128, 3) == (43, 43, 42)
+    assert as_chunk_sizes(128, [40, 88]) == (40, 88)
+    with pytest.raises(ValueError, match=r"chunk sizes \(40, 80\) add up to 120, not to 128"):
+        as_chunk_sizes(128, (40, 80))
