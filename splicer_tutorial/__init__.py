@@ -23,7 +23,8 @@ The package behind the book. One module per idea:
 ``probes``         linear and kNN probes on frozen features
 ``supervised``     supervised classifiers: simplicity bias with labels
 ``plots``          the figures of the book
-``experiments``    runs shared by the chapters and the command line
+``experiments``    the dominoes run, its references and probes; the scale study
+``runs``           the run path: one ``run(dataset, config, ...)`` for every data set
 ``results``        result files with provenance; seeds, standard errors, comparisons
 ``sweep``          many runs from a plan: skipping, jobs, a time budget
 ``plans``          the named plans of the sweep (fast, full, the CPU scale study, ...)
@@ -56,11 +57,13 @@ from . import (
     probes,
     randbits,
     results,
+    runs,
     supervised,
     sweep,
     training,
 )
 from .config import mode
+from .runs import run
 from .training import TrainConfig, pretrain
 
 __version__ = "0.1.0"
@@ -88,6 +91,8 @@ __all__ = [
     "probes",
     "randbits",
     "results",
+    "runs",
+    "run",
     "supervised",
     "sweep",
     "training",

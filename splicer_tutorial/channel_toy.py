@@ -161,5 +161,5 @@ def load_channel_toy(
 DATASET = ChannelDataset(
     target="object",
     name="channel_toy", channels=CHANNELS, factors=FACTORS, num_classes=NUM_CLASSES,
-    groups=tuple((c,) for c in CHANNELS), load=load_channel_toy,
+    groups=tuple((c,) for c in CHANNELS), load=load_channel_toy, presets=PRESETS,
 )

@@ -105,7 +105,7 @@ def missing_channel_probes(
 
     spec = get(dataset)
     groups = spec.groups if groups is None else groups
-    train, test = data["train"][spec.test_variant], data["test"][spec.test_variant]
+    train, test = data["train"][spec.test_set], data["test"][spec.test_set]
     x_train = probes.extract_features(encoder, train.images, device=device)
     fitted = {f: probes.fit_linear_probe(x_train, train.labels(f).numpy()) for f in spec.factors}
     out = {}
@@ -128,7 +128,8 @@ def run(
     progress: bool = True,
     command: list[str] | None = None,
     allocate: str | None = None,
-) -> dict[str, Any]:
+    return_model: bool = False,
+):
     """Pretrain on a multi-channel data set's training variant, then probe every factor.
 
     Args:
@@ -143,10 +144,12 @@ def run(
             component of the data set, the same rows for every run).
         allocate: ``None`` (the config's chunks), ``"variance"`` or ``"probe"``: size
             SpliCER's chunks by :func:`allocate` first (recorded as ``allocation``).
+        return_model: also return the trained model.
 
     Returns a JSON-ready dict: ``config``, ``dataset``, ``reference``, ``mode``, ``seed``,
     provenance, ``wall_s``, ``history``, ``probes`` and ``naive_probes`` (``{variant:
-    {factor: accuracy}}``, probed on the test variant) and ``missing``.
+    {factor: accuracy}}``, probed on the test variant) and ``missing``; with
+    ``return_model``, the pair ``(result, model)``.
     """
     from . import probes as probes_module
     from . import results as results_module
@@ -161,7 +164,7 @@ def run(
     if kept is not None:
         others = [c for c in spec.channels if c not in kept]
         data = {split: {v: s.without(others) for v, s in sets.items()} for split, sets in data.items()}
-    train = data["train"][spec.train_variant]
+    train = data["train"][spec.train_set]
     measured: dict[str, Any] = {}
     if allocate is not None:
         scores, sizes = allocate_by(spec, config, data, allocate, device=device)
@@ -173,12 +176,13 @@ def run(
         model, history = pretrain(train.images, config, probe_labels=dict(train.factors), device=device,
                                   progress=progress, masks=train.masks if config.mask_labels else None)
     evaluation = probes_module.evaluate(model.encoder, data, factors=spec.factors, knn=False, device=device,
-                                        variants=(spec.test_variant,))
+                                        test_sets=(spec.test_set,))
     if missing:
         evaluation["missing"] = missing_channel_probes(model.encoder, data, spec, device=device)
-    return results_module.record(config, mode, device, command, start, data, train.images.shape[1:],
-                                 spec.chance, history, dataset=spec.name, reference=reference, **measured,
-                                 **evaluation)
+    result = results_module.record(config, mode, device, command, start, data, train.images.shape[1:],
+                                   spec.chance, history, dataset=spec.name, reference=reference, **measured,
+                                   **evaluation)
+    return (result, model) if return_model else result
 
 
 # ------------------------------------------------------------------ chunk allocation
@@ -251,10 +255,10 @@ def allocate_by(
                          f"{config.variant!r} with groups {config.groups}.")
     groups = [[spec.channels[c] for c in group] for group in config.groups]
     if by == "variance":
-        images = data["train"][spec.train_variant]
+        images = data["train"][spec.train_set]
         scores = informativeness(images, groups, "variance", n=min(n, len(images)))
     else:
-        images = data["train"][spec.test_variant]
+        images = data["train"][spec.test_set]
         encoder = untrained(config, images.images.shape[1])[0].encoder
         scores = informativeness(images, groups, by, factor=spec.target, encode=encoder,
                                  n=min(n, len(images)), device=device)

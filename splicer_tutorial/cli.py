@@ -34,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from . import bench, channels, datasets, experiments, histology, losses, masks, plans, randbits, results, supervised, sweep
+from . import bench, channels, datasets, losses, masks, plans, randbits, results, runs, sweep
 from .config import resolve_device
 
 DATASETS = ("dominoes", "binary_dominoes", "randbits", *channels.NAMES)
@@ -404,68 +404,42 @@ def check_run(args: argparse.Namespace) -> None:
 
 
 def _check_reference(args: argparse.Namespace) -> None:
-    reference = args.reference
-    if reference is None:
-        return
-    # one grammar everywhere: random_init or only:<components> (dominoes: only:object = cifar_only)
-    allowed = {"dominoes": (*experiments.REFERENCES, *experiments.ONLY), "randbits": ("random_init",),
-               "binary_dominoes": ()}
-    if args.dataset in channels.NAMES:
-        channels.parse_reference(args.dataset, reference)
-    elif reference not in allowed[args.dataset]:
-        raise ValueError(f"--reference {reference} does not apply to --dataset {args.dataset}; "
-                         f"use one of {list(allowed[args.dataset]) or 'none'}.")
+    if args.reference is not None:
+        try:
+            runs.parse_reference(args.dataset, args.reference)
+        except ValueError as error:
+            raise ValueError(f"--reference {args.reference} does not apply to --dataset {args.dataset}: {error}") from None
+
+
+#: ``run`` options that shape the data, by their name in :mod:`splicer_tutorial.runs`
+DATA_OPTIONS = {"correlation": "correlation", "per_class": "max_per_class", "source": "source_split",
+                "bits": "bits", "masks": "masks"}
 
 
 def _run(args: argparse.Namespace, argv: list[str]) -> dict:
-    """One run of checked arguments (:func:`check_run`)."""
-    command = ["python", "-m", "splicer_tutorial", *argv]
+    """One run of checked arguments (:func:`check_run`), through :func:`splicer_tutorial.runs.run`."""
+    if args.dataset == "randbits" and args.bits is None:  # a plan line may leave it out
+        raise ValueError("--dataset randbits needs --bits N (the number of bit channels, e.g. 10).")
     if args.dataset == "binary_dominoes":
-        overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
-                                       ("correlation", args.correlation)) if v is not None}
-        return supervised.run_supervised(args.mode, args.seed, device=args.device, command=command, **overrides)
-    if args.dataset == "randbits":
-        if args.bits is None:  # a plan line may leave it out; the run refuses it before any work
-            raise ValueError("--dataset randbits needs --bits N (the number of bit channels, e.g. 10).")
+        settings = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
+                                      ("correlation", args.correlation)) if v is not None}
+        config = runs.train_config(args.dataset, args.mode, seed=args.seed, **settings)
+    else:
         overrides = _ssl_overrides(args)
-        temperature = overrides.pop("temperature", 0.2)
-        seed = overrides.pop("seed")
-        return randbits.run_randbits(args.bits, temperature, args.mode, seed=seed, device=args.device,
-                                     knn=not args.no_knn, reference=args.reference,
-                                     command=command, **overrides)
-    if args.dataset in channels.NAMES:
-        spec = channels.get(args.dataset)
-        overrides = _ssl_overrides(args)
-        regions = spec.name == "histology" and args.masks == "regions"
-        if regions and overrides["variant"] != "baseline":
-            overrides["mask_labels"] = len(histology.REGIONS)  # stroma, nuclei, gaps
-        config = channels.train_config(spec, args.mode, overrides.pop("variant"), **overrides)
-        correlation = 1.0 if args.correlation is None else args.correlation
-        if regions:
-            source, mean_iou = "regions", 1.0
-            data, _ = histology.load_tissue(args.mode, correlation=correlation, seed=args.seed, masks="regions")
-        elif spec.name == "histology":
-            data, instances = histology.load_tissue(args.mode, correlation=correlation, seed=args.seed)
-            source = args.masks or "ground_truth"
-            data, mean_iou = histology.with_training_masks(data, instances, source, seed=args.seed)
-        else:
-            data = spec.load(args.mode, correlation=correlation, seed=args.seed)
-        result = channels.run(spec, config, args.mode, data=data, reference=args.reference, device=args.device,
-                              command=command, allocate=args.allocate)
-        if spec.name == "histology":
-            result["masks"] = {"source": source, "iou": mean_iou}
-        return result
-    config = experiments.train_config(args.mode, **_ssl_overrides(args))
-    extra = {} if args.correlation is None else {"correlation": args.correlation}
-    if args.per_class is not None:
-        extra["max_per_class"] = args.per_class
+        extra = {"bits": args.bits} if args.dataset == "randbits" else {"masks": args.masks} if args.masks else {}
+        config = runs.train_config(args.dataset, args.mode, overrides.pop("variant"), **extra, **overrides)
+    options = {name: getattr(args, flag) for flag, name in DATA_OPTIONS.items()
+               if getattr(args, flag) is not None and name in runs.family(args.dataset).data_options}
     if args.resolution is not None:
-        extra["downsample"] = {"full": 1, "half": 2}[args.resolution]
-    data = experiments.load_dominoes(args.mode, seed=args.seed, source_split=args.source, **extra)
-    return experiments.run_dominoes(
-        config, args.mode, data=data, device=args.device, reference=args.reference,
-        knn=not args.no_knn, curve_every=args.curve_every, command=command,
-    )
+        options["downsample"] = {"full": 1, "half": 2}[args.resolution]
+    if args.no_knn:
+        options["knn"] = False
+    if args.curve_every is not None:
+        options["curve_every"] = args.curve_every
+    if args.allocate is not None:
+        options["allocate"] = args.allocate
+    return runs.run(args.dataset, config, args.mode, reference=args.reference, device=args.device,
+                    command=["python", "-m", "splicer_tutorial", *argv], **options)
 
 
 def _summary(result: dict) -> str:

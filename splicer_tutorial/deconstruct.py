@@ -22,12 +22,13 @@ Boxes are ``(top, bottom, left, right)`` in pixels, half-open like Python slices
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
-from .chunks import chunk_slices
+from .chunks import chunk_sizes, chunk_slices
 
 Box = tuple[int, int, int, int]
 FILLS = ("zero", "crop")
@@ -251,3 +252,93 @@ def split(
         return by_channels(x, groups)
     _check_images(x)
     return by_sections(x, grid_boxes(x.shape[2], x.shape[3], *sections), fill)
+
+
+@dataclass(frozen=True)
+class Components:
+    """How a run splits each image into K components, and the chunk of the embedding each gets.
+
+    One record, validated here and nowhere else, of what
+    :class:`~splicer_tutorial.training.TrainConfig` holds about components (it keeps the
+    same fields flat, as every result file stores them; ``config.components`` is this).
+    The kind is ``masks`` when ``mask_labels`` is set, ``channels`` when ``groups`` are,
+    and ``sections`` otherwise.
+
+    Attributes:
+        sections: (rows, cols) of a grid of boxes (:func:`grid_boxes`); (2, 1): a domino's halves.
+        fill: ``zero`` or ``crop`` (sections only).
+        groups: channel groups, as channel indices (:func:`resolve_groups` turns names into them).
+        mask_labels: labels 0..K-1 of a per-image label map (:func:`by_masks`).
+        mask_background: with ``mask_labels``, keep label 0 as a component.
+        chunk_sizes: unequal chunks of the embedding (default: as equal as they can be,
+            :func:`splicer_tutorial.chunks.chunk_sizes`).
+        same_geometry: augment components with the primary view's crop and flip.
+    """
+
+    sections: tuple[int, int] = (2, 1)
+    fill: str = "zero"
+    groups: tuple[tuple[int, ...], ...] | None = None
+    mask_labels: int | None = None
+    mask_background: bool = True
+    chunk_sizes: tuple[int, ...] | None = None
+    same_geometry: bool = False
+
+    def __post_init__(self) -> None:
+        sections = tuple(self.sections)
+        if len(sections) != 2 or any(not isinstance(n, int) or n < 1 for n in sections):
+            raise ValueError(f"sections must be (rows, cols) of positive ints, got {self.sections!r}.")
+        object.__setattr__(self, "sections", sections)
+        if self.fill not in FILLS:
+            raise ValueError(f"fill is {self.fill!r}; use one of {FILLS}.")
+        if self.mask_labels is not None and (self.mask_labels < 2 or self.groups is not None or self.fill != "zero"):
+            raise ValueError(
+                f"mask_labels={self.mask_labels!r}: mask components need at least 2 labels (e.g. 2: "
+                "background and nuclei), no channel groups, and fill='zero'."
+            )
+        if self.groups is not None:
+            if len(self.groups) == 0 or any(len(g) == 0 for g in self.groups):
+                raise ValueError(f"groups must be non-empty lists of channels, got {self.groups!r}.")
+            if self.fill != "zero":
+                raise ValueError("channel groups are zero-filled components; leave fill='zero' with groups.")
+        if self.chunk_sizes is not None:
+            object.__setattr__(self, "chunk_sizes", tuple(int(c) for c in self.chunk_sizes))
+
+    @property
+    def kind(self) -> str:
+        """``masks``, ``channels`` or ``sections``."""
+        return "masks" if self.mask_labels else "channels" if self.groups else "sections"
+
+    @property
+    def count(self) -> int:
+        """K, the number of components."""
+        if self.mask_labels:
+            return self.mask_labels - (0 if self.mask_background else 1)
+        return len(self.groups) if self.groups else self.sections[0] * self.sections[1]
+
+    def chunks(self, dim: int) -> tuple[int, ...]:
+        """The sizes of the K chunks of a ``dim``-dimensional embedding: ``chunk_sizes``
+        (checked), or as equal as they can be."""
+        return chunk_sizes(dim, self.count, self.chunk_sizes)
+
+    def split(self, x: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
+        """The components of images x (B, C, H, W): (B, K, C, h, w). ``masks``: the (B, H, W)
+        label maps of x, for mask components (without ``mask_background``, label 0 makes none)."""
+        if self.mask_labels:
+            if masks is None:
+                raise ValueError("this run's components come from masks (mask_labels is set); pass masks=.")
+            parts = by_masks(x, masks, self.mask_labels)
+            return parts if self.mask_background else parts[:, 1:]
+        return split(x, self.sections, self.fill, self.groups)
+
+    def describe(self, channel_names: Sequence[str] | None = None) -> dict:
+        """The components in words a reader of a result file can check: the kind, its
+        grid and fill, groups (by name when ``channel_names`` are given) or labels, and the count."""
+        if self.kind == "masks":
+            described = {"kind": "masks", "labels": self.mask_labels, "background": self.mask_background}
+        elif self.kind == "channels":
+            described = {"kind": "channels", "groups": [[channel_names[c] if channel_names else c for c in group]
+                                                        for group in self.groups]}
+        else:
+            described = {"kind": "sections", "grid": list(self.sections), "fill": self.fill}
+        described["count"] = self.count
+        return described

@@ -218,7 +218,7 @@ def run_dominoes(
     progress: bool = True,
     command: list[str] | None = None,
     return_model: bool = False,
-    variants: tuple[str, ...] | None = None,
+    test_sets: tuple[str, ...] | None = None,
     chunks: bool = True,
 ):
     """Pretrain on correlated training dominoes, then probe every variant.
@@ -234,7 +234,7 @@ def run_dominoes(
         curve_every: measure decodability of each half every this many epochs
             (:func:`probe_curve`); stored in ``history.curves``.
         return_model: also return the trained model.
-        variants: probe only these test variants (default: all); e.g.
+        test_sets: probe only these test sets (default: all); e.g.
             ``("mnist_randomised", "cifar_randomised")`` for the two numbers that measure
             suppression, at a third of the probing time.
         chunks: for a trained run, also probe each chunk of the projected embedding
@@ -270,7 +270,7 @@ def run_dominoes(
             callback=callback,
             callback_every=curve_every or 1,
         )
-    evaluation = probes_module.evaluate(model.encoder, data, knn=knn, device=device, variants=variants)
+    evaluation = probes_module.evaluate(model.encoder, data, knn=knn, device=device, test_sets=test_sets)
     if chunks and reference is None and "mnist_randomised" in data["test"]:
         evaluation["chunk_probes"] = chunk_probes(model, data, config.embedding_chunks(), device=device)
     if all(split in whole["train"] and split in whole["test"] for split in _MEASURES.values()):

@@ -13,7 +13,7 @@ below are shared by the generators. Nothing here trains or probes: that is
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,13 +97,15 @@ class ChannelDataset:
             probe serves).
         load: ``load(mode, correlation=..., seed=..., **overrides)`` ->
             ``{"train" | "test": {variant: FactorSet}}``.
-        train_variant: the training set SSL sees.
-        test_variant: the test set the probes are scored on (fitted on the training split
+        train_set: the training set SSL sees (its name in ``data["train"]``).
+        test_set: the test set the probes are scored on (fitted on the training split
             of the same variant).
         mask_labels: when set, the components come from the sets' label maps (``masks``,
             labels ``0..mask_labels-1``) instead of channel groups.
         augment: the :class:`~splicer_tutorial.augment.SSLAugment` kind, and
         photometric_channels: how many channels it jitters (0: crop and flip only).
+        presets: ``{mode: settings of load}`` (the data part of
+            :data:`splicer_tutorial.runs.PRESETS`).
     """
 
     name: str
@@ -113,11 +115,12 @@ class ChannelDataset:
     groups: tuple[tuple[str, ...], ...]
     target: str
     load: Callable[..., dict]
-    train_variant: str = "correlated"
-    test_variant: str = "independent"
+    train_set: str = "correlated"
+    test_set: str = "independent"
     mask_labels: int | None = None
     augment: str = "channels"
     photometric_channels: int | None = None
+    presets: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
 
     @property
     def chance(self) -> float:

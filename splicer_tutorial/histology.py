@@ -529,6 +529,6 @@ def load_tissue_sets(mode: str | None = None, correlation: float = 1.0, seed: in
 #: it with ``augment="rgb", photometric_channels=None``).
 DATASET = ChannelDataset(
     target="tissue",
-    name="histology", channels=CHANNELS, factors=FACTORS, num_classes=2, groups=(), load=load_tissue_sets,
+    name="histology", channels=CHANNELS, factors=FACTORS, num_classes=2, groups=(), load=load_tissue_sets, presets=PRESETS,
     mask_labels=2, augment="channels", photometric_channels=0,
 )

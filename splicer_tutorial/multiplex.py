@@ -153,5 +153,5 @@ def load_multiplex(
 DATASET = ChannelDataset(
     target="cell_type",
     name="multiplex", channels=CHANNELS, factors=FACTORS, num_classes=len(CELL_TYPES), groups=GROUPS,
-    load=load_multiplex,
+    load=load_multiplex, presets=PRESETS,
 )

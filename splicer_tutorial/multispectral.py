@@ -279,7 +279,7 @@ def load_multispectral(
 DATASET = ChannelDataset(
     target="land_use",
     name="multispectral", channels=BANDS, factors=FACTORS, num_classes=NUM_CLASSES, groups=GROUPS,
-    load=load_multispectral,
+    load=load_multispectral, presets=PRESETS,
 )
 
 
@@ -489,5 +489,5 @@ def load_eurosat_for_runs(mode: str | None = None, correlation: float = 1.0, see
 EUROSAT = ChannelDataset(
     target="land_use",
     name="eurosat_ms", channels=BANDS, factors=("land_use",), num_classes=len(EUROSAT_CLASSES), groups=GROUPS,
-    load=load_eurosat_for_runs, train_variant="all", test_variant="all",
+    load=load_eurosat_for_runs, presets=EUROSAT_PRESETS, train_set="all", test_set="all",
 )

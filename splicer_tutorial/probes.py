@@ -101,28 +101,28 @@ def evaluate(
     factors: Sequence[str] = FACTORS,
     knn: bool = True,
     device: str | torch.device | None = None,
-    variants: Sequence[str] | None = None,
+    test_sets: Sequence[str] | None = None,
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """All the probes of a frozen encoder on a data set with train/test variants.
+    """All the probes of a frozen encoder on a data set with named train and test sets.
 
     ``data`` is ``{"train": {variant: set}, "test": {variant: set}}`` as made by
     :func:`splicer_tutorial.dominoes.make_dominoes`; each set has ``images`` and
-    ``labels(factor)``. ``variants`` limits the probes to those test variants (default:
-    all). Returns::
+    ``labels(factor)``; its sets are named (dominoes: ``correlated``, ``mnist_randomised``, ...).
+    ``test_sets`` limits the probes to those test sets (default: all). Returns::
 
         {"probes":       {variant: {factor: accuracy}},   # decodability
          "naive_probes": {variant: {factor: accuracy}},   # fitted on train["correlated"]
          "knn":          {variant: {factor: accuracy}}}   # if knn
     """
     train, test = data["train"], data["test"]
-    if variants is not None:
-        unknown = sorted(set(variants) - set(test))
+    if test_sets is not None:
+        unknown = sorted(set(test_sets) - set(test))
         if unknown:
-            raise ValueError(f"variants {unknown} are not in the data; it has {sorted(test)}.")
-        test = {v: test[v] for v in variants}
+            raise ValueError(f"test_sets {unknown} are not in the data; it has {sorted(test)}.")
+        test = {v: test[v] for v in test_sets}
     missing = sorted(set(test) - set(train))
     if missing:
-        raise ValueError(f"variants {missing} have a test split but no train split to fit the probe on.")
+        raise ValueError(f"test sets {missing} have a test split but no train split to fit the probe on.")
     feats = {
         (split, variant): extract_features(encode, sets[variant].images, device=device)
         for split, sets in (("train", train), ("test", test))

@@ -15,9 +15,9 @@ A contrastive model then learns the bits and lets the digit go: a linear probe o
 digit falls towards chance as ``n_bits`` grows. SpliCER's remedy is a **channel split**
 (:func:`channel_split`): the digit channel and the bit channels become two components,
 each registered to its own half of the embedding, so the digit must be represented to
-match the digit-only component (``run_randbits(..., variant="splicer")``). This module builds the data
-(:func:`hash_bits`, :func:`make_randbits`, :func:`load_randbits`) and runs the
-experiment of a mode (:data:`PRESETS`, :func:`run_randbits`).
+match the digit-only component. This module holds the data (:func:`hash_bits`,
+:func:`make_randbits`, :func:`load_randbits`) and the settings of each mode
+(:data:`PRESETS`); the run is :func:`splicer_tutorial.runs.run_randbits`.
 
 Images are uint8 (N, 1 + n_bits, H, W): channel 0 the digit, channels 1.. the bit
 planes (0 or 255 everywhere in the plane).
@@ -25,7 +25,6 @@ planes (0 or 255 everywhere in the plane).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import time
 from collections.abc import Sequence
@@ -36,13 +35,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import config as config_module
 from . import datasets
-from . import probes as probes_module
-from . import results as results_module
 from .dominoes import subset_index
-from .models import SSLModel
-from .training import TrainConfig, pretrain, untrained
 
 __all__ = [
     "CHANCE",
@@ -54,10 +48,9 @@ __all__ = [
     "load_randbits",
     "make_randbits",
     "collect",
-    "run_randbits",
     "split_indices",
     "channel_split",
-    "train_config",
+    "FIXED",
 ]
 
 FACTORS = ("digit",)
@@ -262,24 +255,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
-_FIXED = {"augment": "channels", "photometric_channels": 1}
-
-
-def train_config(mode: str | None = None, temperature: float = 0.1, seed: int = 0, **overrides: Any) -> TrainConfig:
-    """The :class:`TrainConfig` of a mode's RandBits preset, with any field overridden.
-
-    The augmentation is always ``"channels"`` with ``photometric_channels=1``: the bit
-    planes are only cropped and flipped, so both views carry the same bits.
-    """
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ValueError(f"unknown TrainConfig fields {unknown}; known fields: {sorted(fields)}.")
-    fixed = sorted(set(overrides) & set(_FIXED))
-    if fixed:
-        raise ValueError(f"{fixed} are fixed for RandBits ({_FIXED}): the bits must be equal in both views.")
-    values = {**PRESETS[config_module.mode(mode)]["train"], **overrides, **_FIXED}
-    return TrainConfig(temperature=temperature, seed=seed, **values)
+#: The augmentation of every RandBits run: the bit planes are only cropped and flipped (no
+#: photometric jitter on them), so both views carry the same bits.
+FIXED = {"augment": "channels", "photometric_channels": 1}
 
 
 def channel_split(n_bits: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -293,79 +271,6 @@ def channel_split(n_bits: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
             "with 0 bits there is nothing to split off (use the baseline)."
         )
     return (0,), tuple(range(1, n_bits + 1))
-
-
-def run_randbits(
-    n_bits: int,
-    temperature: float,
-    mode: str | None = None,
-    seed: int = 0,
-    progress: bool = True,
-    data: dict[str, dict[str, RandBitsSet]] | None = None,
-    device: str | torch.device | None = None,
-    knn: bool = True,
-    reference: str | None = None,
-    command: list[str] | None = None,
-    return_model: bool = False,
-    **overrides: Any,
-) -> dict[str, Any] | tuple[dict[str, Any], SSLModel]:
-    """Pretrain SimCLR on RandBits with ``n_bits`` bits, then probe the digit.
-
-    Args:
-        n_bits: number of hash-bit channels (0: plain MNIST).
-        temperature: the InfoNCE temperature.
-        mode: ``"fast"`` or ``"full"`` (default: :func:`splicer_tutorial.config.mode`).
-        seed: seeds the data split and the training.
-        data: the data (as from :func:`load_randbits`); loaded for the mode when left out
-            (then the data settings below are ignored).
-        device: ``None`` or ``"auto"`` chooses a GPU when there is one.
-        knn: also run the kNN probe.
-        reference: ``None`` for the run, or ``"random_init"``: skip training and probe a
-            randomly initialised encoder of the same architecture (the reference an SSL run
-            must beat). The book's grammar for references; RandBits offers only this one.
-        command: the command line recorded in the result (default: ``sys.argv``).
-        return_model: also return the model (its ``encoder`` is what was probed).
-        **overrides: data settings of the preset (``n_train``, ``n_test``, ``size``) or
-            :class:`~splicer_tutorial.training.TrainConfig` fields (``epochs``, ``width``, ...).
-            A ``variant`` other than ``baseline`` uses :func:`channel_split` as its
-            components unless ``groups`` is given.
-
-    Returns a JSON-ready dict (:func:`splicer_tutorial.results.record`): ``config``,
-    ``dataset`` (``"randbits"``), ``components``, ``mode``, ``seed``, ``n_bits``,
-    ``temperature``, provenance (``command``, ``device``, ``versions``, ``date``),
-    ``wall_s``, ``data`` (set sizes), ``image_shape``, ``chance``, ``history``,
-    ``probes`` and ``knn`` (each ``{"randbits": {"digit": accuracy}}``), ``reference``
-    (``"random_init"`` or None); with ``return_model``, the pair ``(result, model)``.
-    """
-    mode = config_module.mode(mode)
-    if reference not in (None, "random_init"):
-        raise ValueError(f"reference is {reference!r}; RandBits offers None or 'random_init'.")
-    preset = PRESETS[mode]
-    data_settings = {k: overrides.pop(k, v) for k, v in preset["data"].items()}
-    if overrides.get("variant", "baseline") != "baseline" and overrides.get("groups") is None:
-        overrides["groups"] = channel_split(n_bits)
-    config = train_config(mode, temperature=temperature, seed=seed, **overrides)
-    device = config_module.resolve_device(device)
-    start = time.perf_counter()
-    if data is None:
-        data = load_randbits(n_bits, seed=seed, **data_settings)
-    train = data["train"]["randbits"]
-    if train.n_bits != n_bits:
-        raise ValueError(f"data holds {train.n_bits} bits but n_bits={n_bits}; pass matching data or none.")
-    if reference == "random_init":
-        model, history = untrained(config, train.images.shape[1])
-        model.to(device)
-    else:
-        model, history = pretrain(
-            train.images, config, probe_labels={"digit": train.digit}, device=device, progress=progress
-        )
-    evaluation = probes_module.evaluate(model.encoder, data, factors=FACTORS, knn=knn, device=device)
-    evaluation.pop("naive_probes", None)  # needs a "correlated" variant; RandBits has none
-    result = results_module.record(
-        config, mode, device, command, start, data, train.images.shape[1:], CHANCE, history, dataset="randbits",
-        reference=reference, n_bits=n_bits, temperature=temperature, **evaluation,
-    )
-    return (result, model) if return_model else result
 
 
 # ---------------------------------------------------------------------------- tables

@@ -161,15 +161,7 @@ def describe_components(config) -> dict[str, Any] | None:
     """
     if config.variant == "baseline":
         return None
-    if config.mask_labels:
-        described = {"kind": "masks", "labels": config.mask_labels, "background": config.mask_background}
-    elif config.groups:
-        names = config.channel_names
-        described = {"kind": "channels",
-                     "groups": [[names[c] if names else c for c in group] for group in config.groups]}
-    else:
-        described = {"kind": "sections", "grid": list(config.sections), "fill": config.fill}
-    described["count"] = config.num_components
+    described = config.components.describe(config.channel_names)
     if config.variant in ("splicer", "separate"):
         described["chunk_sizes"] = list(config.embedding_chunks())
     return described
@@ -282,6 +274,32 @@ def values(runs: Sequence[dict[str, Any]], path: str) -> SeedValues:
             value = value[int(key)] if isinstance(value, list) else value[key]
         out.append(float(value))
     return SeedValues(out, [run.get("seed") for run in runs])
+
+
+def seeded_probes(files: Mapping[str, str], factors: Sequence[str], test_set: str = "independent",
+                  folder: str | Path | None = None) -> dict[str, dict[str, SeedValues]]:
+    """Each named run's probe accuracy per factor on ``test_set``, one value per seed.
+
+    ``files`` maps a name for the reader to a run's result name under ``fast/``, as the
+    sweep's plans write them (``{"baseline": "multiplex-baseline", ...}``); every seed of
+    it is read (:func:`seeded`). Returns ``{name: {factor: SeedValues}}``, ready for
+    :func:`seed_table` and :func:`compare`; a one-line error names a run with no results.
+    """
+    folder = Path(folder) if folder is not None else results_dir()
+    out = {}
+    for name, file in files.items():
+        runs = seeded(f"fast/{file}-s*.json", folder).get(file)
+        if not runs:
+            raise ValueError(f"no results for {file!r} in {folder / 'fast'}; run its plan "
+                             "(python -m splicer_tutorial sweep --plan fast) or fetch the results.")
+        out[name] = {factor: values(runs, f"probes.{test_set}.{factor}") for factor in factors}
+    return out
+
+
+def comparison_table(comparisons: Mapping[str, Comparison], header: str = "difference") -> str:
+    """A Markdown table of named comparisons: ``| name | difference ± SE (points) |``."""
+    return (f"| {header} | points |\n|---|---|\n"
+            + "\n".join(f"| {name} | {comparison.text(unit='')} |" for name, comparison in comparisons.items()))
 
 
 def group_probes(runs: list[dict[str, Any]], name: Callable[[dict], str], kind: str = "probes") -> dict:

@@ -367,7 +367,9 @@ def evaluate(model: nn.Module, sets: Mapping[str, Any]) -> dict[str, dict[str, d
 # ----------------------------------------------------------------------------- runs
 
 
-def _split_overrides(mode: str, overrides: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def split_overrides(mode: str, overrides: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A mode's data and training settings (:data:`PRESETS`) with ``overrides`` applied to
+    each; a one-line error naming any setting neither has."""
     preset = PRESETS[mode]
     unknown = sorted(set(overrides) - set(preset["data"]) - set(preset["train"]))
     if unknown:
@@ -435,7 +437,7 @@ def run_supervised(
         the digit in ``auc["cifar_randomised"]["digit"]``.
     """
     mode = config_module.mode(mode)
-    data_config, train_config = _split_overrides(mode, overrides)
+    data_config, train_config = split_overrides(mode, overrides)
     device = config_module.resolve_device(device)
     start = time.perf_counter()
     if data is None:

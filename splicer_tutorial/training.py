@@ -41,7 +41,6 @@ from tqdm import tqdm
 
 from . import config as config_module
 from .augment import SSLAugment
-from .chunks import chunk_sizes
 from .results import write_atomically
 from . import deconstruct
 from .losses import VARIANTS, make_loss
@@ -88,16 +87,17 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast on a GPU (never on the CPU)
 
     def __post_init__(self) -> None:
-        self.sections = tuple(self.sections)
         self.crop_scale = tuple(self.crop_scale)
         if self.variant not in VARIANTS:
             raise ValueError(f"variant is {self.variant!r}; use one of {sorted(VARIANTS)}.")
         if self.projector not in PROJECTORS:
             raise ValueError(f"projector is {self.projector!r}; use one of {PROJECTORS}.")
-        if len(self.sections) != 2 or any(not isinstance(n, int) or n < 1 for n in self.sections):
-            raise ValueError(f"sections must be (rows, cols) of positive ints, got {self.sections!r}.")
-        if self.fill not in deconstruct.FILLS:
-            raise ValueError(f"fill is {self.fill!r}; use one of {deconstruct.FILLS}.")
+        if self.channel_names is not None:
+            self.channel_names = tuple(self.channel_names)
+        if self.groups is not None:  # names to indices; the rest of the components is checked in one place
+            self.groups = tuple(tuple(int(c) for c in g) for g in deconstruct.resolve_groups(self.groups, self.channel_names))
+        components = self.components
+        self.sections, self.chunk_sizes = components.sections, components.chunk_sizes
         if self.component_projector not in COMPONENT_PROJECTORS:
             raise ValueError(f"component_projector is {self.component_projector!r}; use one of {COMPONENT_PROJECTORS}.")
         if self.component_projector != "own" and self.variant in ("baseline", "separate"):
@@ -108,22 +108,6 @@ class TrainConfig:
                 "variant 'separate' has no primary term and no component weight; "
                 "leave lam=1 and keep_primary=True."
             )
-        if self.channel_names is not None:
-            self.channel_names = tuple(self.channel_names)
-        if self.chunk_sizes is not None:
-            self.chunk_sizes = tuple(int(c) for c in self.chunk_sizes)
-        if self.mask_labels is not None:
-            if self.mask_labels < 2 or self.groups is not None or self.fill != "zero":
-                raise ValueError(
-                    f"mask_labels={self.mask_labels!r}: mask components need at least 2 labels (e.g. 2: "
-                    "background and nuclei), no channel groups, and fill='zero'."
-                )
-        if self.groups is not None:
-            self.groups = tuple(tuple(int(c) for c in g) for g in deconstruct.resolve_groups(self.groups, self.channel_names))
-            if len(self.groups) == 0 or any(len(g) == 0 for g in self.groups):
-                raise ValueError(f"groups must be non-empty lists of channels, got {self.groups!r}.")
-            if self.fill != "zero":
-                raise ValueError("channel groups are zero-filled components; leave fill='zero' with groups.")
         if self.chunk_sizes is not None:
             if self.variant != "splicer":
                 raise ValueError(f"chunk_sizes applies to variant 'splicer' only, not {self.variant!r}; leave it None.")
@@ -135,28 +119,24 @@ class TrainConfig:
             raise ValueError("batch_size must be at least 2: contrastive losses need negatives.")
 
     @property
+    def components(self) -> deconstruct.Components:
+        """This run's components as one validated record (:class:`~splicer_tutorial.deconstruct.Components`)."""
+        return deconstruct.Components(self.sections, self.fill, self.groups, self.mask_labels, self.mask_background,
+                                      self.chunk_sizes, self.same_geometry)
+
+    @property
     def num_components(self) -> int:
-        if self.mask_labels:
-            return self.mask_labels - (0 if self.mask_background else 1)
-        return len(self.groups) if self.groups else self.sections[0] * self.sections[1]
+        return self.components.count
 
     def embedding_chunks(self) -> tuple[int, ...]:
         """The sizes of the K chunks of the embedding z this run trains (and probes):
         ``chunk_sizes``, or as equal as they can be (:func:`splicer_tutorial.chunks.chunk_sizes`)."""
-        return chunk_sizes(self.proj_dim, self.num_components, self.chunk_sizes)
+        return self.components.chunks(self.proj_dim)
 
     def split(self, x: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
-        """The components of images x (B, C, H, W) this run uses: (B, K, C, h, w).
-
-        ``masks``: the (B, H, W) label maps of x, for a run with ``mask_labels`` (component
-        k is label k; without ``mask_background``, label 0 makes no component).
-        """
-        if self.mask_labels:
-            if masks is None:
-                raise ValueError("this run's components come from masks (mask_labels is set); pass masks=.")
-            parts = deconstruct.by_masks(x, masks, self.mask_labels)
-            return parts if self.mask_background else parts[:, 1:]
-        return deconstruct.split(x, self.sections, self.fill, self.groups)
+        """The components of images x (B, C, H, W) this run uses: (B, K, C, h, w)
+        (:meth:`~splicer_tutorial.deconstruct.Components.split`)."""
+        return self.components.split(x, masks)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -46,3 +46,13 @@ def shipped_dir(shipped_source: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SPLICER_OFFLINE", "1")
     monkeypatch.setattr(datasets, "_fetch_url", lambda *a, **k: pytest.fail("download attempted"))
     return shipped_source
+
+
+@pytest.fixture(scope="module")
+def cells() -> dict:
+    """Small synthetic multiplex cells at 12x12 in both variants (test_channels, test_runs)."""
+    from splicer_tutorial import multiplex
+
+    make = lambda n, rho, seed: multiplex.make_multiplex(n, rho, size=12, seed=seed)  # noqa: E731
+    return {"train": {"correlated": make(96, 1.0, 0), "independent": make(400, 0.0, 1)},
+            "test": {"correlated": make(32, 1.0, 2), "independent": make(200, 0.0, 3)}}

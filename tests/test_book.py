@@ -112,7 +112,7 @@ def test_every_cited_key_is_in_the_bibliography():
 
 
 #: Calls that train or evaluate a model live in a chapter.
-LIVE_RUNS = ("run_dominoes(", "run_randbits(", "pretrain(", "channels.run(", "train_classifier(",
+LIVE_RUNS = ("st.run(", "runs.runner(", "run_dominoes(", "run_randbits(", "pretrain(", "channels.run(", "train_classifier(",
              "run_supervised(")
 #: Chapters whose only training is didactic (no probe, no claim about a result).
 DIDACTIC_ONLY = {"06_splicer_loss.ipynb"}

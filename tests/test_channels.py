@@ -63,13 +63,6 @@ def test_parse_reference() -> None:
             channels.parse_reference("multiplex", bad)
 
 
-@pytest.fixture(scope="module")
-def cells() -> dict:
-    make = lambda n, rho, seed: multiplex.make_multiplex(n, rho, size=12, seed=seed)  # noqa: E731
-    return {"train": {"correlated": make(96, 1.0, 0), "independent": make(400, 0.0, 1)},
-            "test": {"correlated": make(32, 1.0, 2), "independent": make(200, 0.0, 3)}}
-
-
 def test_missing_channel_probes_drop_a_factor_to_chance_when_its_channel_is_zeroed(cells) -> None:
     """Raw pixels read the nuisance bar perfectly; without the nuisance channel they cannot."""
     pixels = lambda x: x.flatten(1)  # noqa: E731

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from splicer_tutorial import cli, experiments, results
+from splicer_tutorial import cli, experiments, results, runs
 from splicer_tutorial.training import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -325,7 +325,7 @@ def test_channel_run_options_reach_the_config(capsys, tmp_path, monkeypatch, dat
 
     seen = {}
 
-    def fake_run(spec, config, mode, data=None, reference=None, device=None, command=None, allocate=None):
+    def fake_run(spec, config, mode, data=None, reference=None, allocate=None, **kwargs):
         seen.update(spec=spec, config=config, reference=reference, data=data, allocate=allocate)
         return {"wall_s": 0.0, "probes": {"independent": {"object": 0.5}}}
 
@@ -333,6 +333,7 @@ def test_channel_run_options_reach_the_config(capsys, tmp_path, monkeypatch, dat
     fake = dataclasses.replace(spec, load=lambda mode, correlation, seed: {"rho": correlation})
     monkeypatch.setattr(channels, "run", fake_run)
     monkeypatch.setattr(channels, "get", lambda name: fake if name == dataset else spec)
+    monkeypatch.setitem(runs.FAMILIES, dataset, runs._channel_family(dataset))  # the run path's entry, on fake
     argv = ["run", "--dataset", dataset, "--mode", "fast", "--variant", "splicer", "--groups", groups,
             "--chunk-sizes", "32,96", "--joint-pass", "--correlation", "0.8", "--reference", reference,
             "--out", str(tmp_path / "run.json")]

@@ -296,3 +296,32 @@ def test_mask_values_outside_0_1_raise(x: torch.Tensor, value: float) -> None:
     masks[0, 1, 2, 3] = value
     with pytest.raises(ValueError, match=r"masks must hold values in \[0, 1\].*got values from"):
         by_masks(x, masks)
+
+
+def test_components_one_record_of_kind_count_chunks_and_split() -> None:
+    from splicer_tutorial.deconstruct import Components
+
+    halves = Components()
+    assert halves.kind == "sections" and halves.count == 2 and halves.chunks(128) == (64, 64)
+    assert Components(sections=(3, 1)).chunks(128) == (43, 43, 42)
+    assert Components(groups=((0,), (1, 2)), chunk_sizes=[40, 88]).chunks(128) == (40, 88)
+    assert Components(mask_labels=3, mask_background=False).count == 2
+    x = torch.rand(2, 3, 8, 4)
+    assert halves.split(x).shape == (2, 2, 3, 8, 4)
+    assert torch.equal(halves.split(x).sum(1), x)  # zero-filled halves add back up to the image
+    assert Components(fill="crop").split(x).shape == (2, 2, 3, 4, 4)
+    assert Components(groups=((0,), (1, 2))).describe(("r", "g", "b")) == {
+        "kind": "channels", "groups": [["r"], ["g", "b"]], "count": 2}
+    assert Components(mask_labels=2).describe() == {"kind": "masks", "labels": 2, "background": True, "count": 2}
+    labels = torch.zeros(2, 8, 4, dtype=torch.int64)
+    labels[:, :4] = 1
+    assert torch.equal(Components(mask_labels=2).split(x, labels)[:, 1], x * (labels == 1)[:, None])
+    for bad, message in (({"sections": (0, 1)}, "sections must be"), ({"fill": "blur"}, "fill is"),
+                         ({"groups": ()}, "non-empty"), ({"groups": ((0,),), "fill": "crop"}, "zero-filled"),
+                         ({"mask_labels": 1}, "at least 2 labels")):
+        with pytest.raises(ValueError, match=message):
+            Components(**bad)
+    with pytest.raises(ValueError, match="add up to 100, not to 128"):
+        Components(chunk_sizes=(50, 50)).chunks(128)
+    with pytest.raises(ValueError, match="pass masks="):
+        Components(mask_labels=2).split(x)

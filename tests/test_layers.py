@@ -17,10 +17,11 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "splicer_tutorial"
 
 GROUND = ("config", "chunks", "deconstruct", "augment", "losses", "models")
-DATA = ("datasets", "dominoes", "factorsets", "channel_toy", "multiplex", "multispectral", "histology", "masks")
+DATA = ("datasets", "dominoes", "factorsets", "channel_toy", "multiplex", "multispectral", "histology", "masks",
+        "randbits")
 TRAINING = ("training", "probes", "results")
-#: randbits is a run until its run moves out of it (the xfail below), then data.
-RUNS = ("experiments", "channels", "randbits", "supervised", "plots", "bench")
+#: the family runs, then the one run path over them (runs)
+RUNS = ("experiments", "channels", "supervised", "plots", "bench", "runs")
 TOP = ("cli", "sweep", "plans")
 LAYERS = (GROUND, DATA, TRAINING, RUNS, TOP)
 #: What data modules must not reach: training, probes, results, the runs and everything above them.
@@ -60,11 +61,6 @@ def test_a_module_imports_from_its_layer_or_below(level: int, module: str) -> No
 def test_a_data_module_holds_data_only(module: str) -> None:
     """No generator or loader imports training, probes, results or a run."""
     assert not imported(module) & set(ABOVE_DATA), f"{module} imports {sorted(imported(module) & set(ABOVE_DATA))}"
-
-
-@pytest.mark.xfail(strict=True, reason="randbits still holds its run (run_randbits, train_config): issue 15")
-def test_randbits_holds_data_only() -> None:
-    assert not imported("randbits") & set(ABOVE_DATA)
 
 
 def test_the_reader_of_imports_sees_function_level_imports(tmp_path, monkeypatch) -> None:

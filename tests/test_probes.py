@@ -205,10 +205,10 @@ def test_evaluate_without_knn_and_with_some_factors() -> None:
 
 def test_evaluate_only_the_variants_asked_for() -> None:
     data = tiny_dominoes(seed=2)
-    results = evaluate(RandomProjection(96), data, knn=False, device="cpu", variants=("mnist_randomised",))
+    results = evaluate(RandomProjection(96), data, knn=False, device="cpu", test_sets=("mnist_randomised",))
     assert set(results["probes"]) == {"mnist_randomised"} == set(results["naive_probes"])
-    with pytest.raises(ValueError, match=r"variants \['shuffled'\] are not in the data"):
-        evaluate(RandomProjection(96), data, device="cpu", variants=("shuffled",))
+    with pytest.raises(ValueError, match=r"test_sets \['shuffled'\] are not in the data"):
+        evaluate(RandomProjection(96), data, device="cpu", test_sets=("shuffled",))
 
 
 def test_evaluate_naive_probe_reads_the_shortcut() -> None:
@@ -233,5 +233,5 @@ def test_evaluate_without_correlated_training_set_has_no_naive_probes() -> None:
 def test_evaluate_needs_a_train_split_for_every_test_variant() -> None:
     data = tiny_dominoes(seed=4)
     del data["train"]["cifar_randomised"]
-    with pytest.raises(ValueError, match=r"variants \['cifar_randomised'\] have a test split but no train split"):
+    with pytest.raises(ValueError, match=r"test sets \['cifar_randomised'\] have a test split but no train split"):
         evaluate(RandomProjection(96), data, device="cpu")

@@ -11,7 +11,8 @@ import torch
 
 from splicer_tutorial import randbits
 from splicer_tutorial.augment import SSLAugment
-from splicer_tutorial.randbits import RandBitsSet, hash_bits, load_randbits, make_randbits, run_randbits
+from splicer_tutorial.randbits import RandBitsSet, hash_bits, load_randbits, make_randbits
+from splicer_tutorial.runs import run_randbits
 
 
 

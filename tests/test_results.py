@@ -245,3 +245,18 @@ def test_without_a_checkout_and_offline_the_error_says_what_to_do(tmp_path: Path
     with pytest.raises(datasets.DataNotFoundError, match="clone the repository .* or set SPLICER_RESULTS_DIR"):
         results.fetch_results(tmp_path / "results")
     assert not (tmp_path / "results").exists()
+
+
+def test_seeded_probes_reads_every_seed_of_each_named_run(tmp_path) -> None:
+    for seed, accuracy in ((0, 0.5), (1, 0.7), (2, 0.6)):
+        results.save({"seed": seed, "probes": {"independent": {"a": accuracy, "b": 1 - accuracy}}},
+                     tmp_path / "fast" / f"toy-baseline-s{seed}.json")
+    results.save({"seed": 0, "probes": {"independent": {"a": 0.9, "b": 0.1}}}, tmp_path / "fast" / "toy-baseline-x-s0.json")
+    table = results.seeded_probes({"baseline": "toy-baseline"}, ("a", "b"), folder=tmp_path)
+    assert table["baseline"]["a"] == [0.5, 0.7, 0.6] and table["baseline"]["a"].seeds == (0, 1, 2)
+    assert table["baseline"]["b"] == pytest.approx([0.5, 0.3, 0.4])  # toy-baseline-x is another run
+    with pytest.raises(ValueError, match="no results for 'toy-splicer'"):
+        results.seeded_probes({"SpliCER": "toy-splicer"}, ("a",), folder=tmp_path)
+    text = results.comparison_table({"a − b": results.compare(table["baseline"]["a"], table["baseline"]["b"])})
+    assert text.splitlines()[:2] == ["| difference | points |", "|---|---|"]
+    assert text.splitlines()[2].startswith("| a − b | +20.0 ± ")
