@@ -4,6 +4,7 @@ The package behind the book. One module per idea:
 
 =================  ==========================================================
 ``config``         the fast/full mode switch and the device
+``files``          files written whole or not at all (results, checkpoints, data)
 ``datasets``       MNIST and CIFAR-10: shipped files, downloads, checksums
 ``dominoes``       MNIST-CIFAR dominoes and their randomised variants
 ``chunks``         chunk geometry: how a length is cut into K parts, in one place
@@ -46,6 +47,7 @@ from . import (
     dominoes,
     experiments,
     factorsets,
+    files,
     histology,
     losses,
     masks,
@@ -80,6 +82,7 @@ __all__ = [
     "dominoes",
     "experiments",
     "factorsets",
+    "files",
     "histology",
     "losses",
     "masks",

@@ -43,6 +43,8 @@ from typing import Any
 
 import numpy as np
 
+from .files import write_atomically
+
 __all__ = [
     "ARCHIVE_MD5",
     "CIFAR10_URL",
@@ -206,9 +208,8 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
 def _record_in_manifest(folder: Path, filename: str, sha256: str, sources: list[str]) -> None:
     manifest = _read_manifest(folder)
     manifest[filename] = {"sha256": sha256, "sources": sources}
-    tmp = folder / (MANIFEST_NAME + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, folder / MANIFEST_NAME)
+    text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    write_atomically(folder / MANIFEST_NAME, lambda temporary: temporary.write_text(text))
 
 
 def _known_sha256(path: Path) -> dict[str, str]:
@@ -496,13 +497,11 @@ def read_cifar_archive(tar_path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def _save_npz(path: Path, sources: list[str], **arrays: np.ndarray) -> None:
     """Write ``arrays`` to ``path`` atomically and record its sha256 in the manifest."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as f:
+    def write(temporary: Path) -> None:
+        with open(temporary, "wb") as f:  # a file object: numpy adds no ".npz" to the name
             np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    write_atomically(path, write)
     _record_in_manifest(path.parent, path.name, _sha256_cached(path), sources)
 
 

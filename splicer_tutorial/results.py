@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
-
 import torch
+
+from .files import write_atomically  # noqa: F401  (results.write_atomically, as before)
 
 PACKAGES = ("torch", "kornia", "numpy", "scikit-learn", "splicer-tutorial")
 RESULTS_ENV = "SPLICER_RESULTS_DIR"
@@ -215,22 +216,6 @@ def save(result: dict[str, Any], path: str | Path) -> Path:
     """
     text = json.dumps(result, indent=2, default=str) + "\n"
     return write_atomically(path, lambda temporary: temporary.write_text(text))
-
-
-def write_atomically(path: str | Path, write: Callable[[Path], Any]) -> Path:
-    """Call ``write(temporary)`` on a temporary file beside ``path``, then rename it over
-    ``path`` (folders made as needed): a writer killed or failing midway leaves the old file
-    (or none) and no temporary file, never half of a new one. Used for every result and
-    checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
 
 
 def load(pattern: str, folder: str | Path | None = None) -> list[dict[str, Any]]:

@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 from . import config as config_module
 from .augment import SSLAugment
-from .results import write_atomically
+from .files import write_atomically
 from . import deconstruct
 from .losses import VARIANTS, make_loss
 from .models import SeparateEncoders, SSLModel, make_encoder
@@ -417,7 +417,7 @@ def _online_probes(dim: int, labels: dict | None, n: int, device: torch.device) 
 
 def save_checkpoint(path: str | Path, model: SSLModel, config: TrainConfig, history: History) -> None:
     """Save the weights, the config and the history to ``path``, atomically
-    (:func:`splicer_tutorial.results.write_atomically`)."""
+    (:func:`splicer_tutorial.files.write_atomically`)."""
     state = {
         "config": config.to_dict(),
         "in_channels": _in_channels(model),
