@@ -125,3 +125,30 @@ def test_a_chapter_that_trains_shows_its_seeds(path):
     if path.name in DIDACTIC_ONLY or not any(call in code for call in LIVE_RUNS):
         pytest.skip("no live runs that make a claim")
     assert "st.results.seeded(" in code, f"{path.name} trains live but shows no seeded results"
+
+
+def test_the_book_executes_two_notebooks_at_a_time_into_the_builds_cache(tmp_path):
+    """scripts/execute_book.py fills the cache the build reads; a failing notebook is left out of it."""
+    import subprocess
+    import sys
+
+    import nbformat
+    from jupyter_cache import get_cache
+
+    (tmp_path / "book").mkdir()
+    for name, code in (("a_good", "print(6 * 7)"), ("b_bad", "raise ValueError('on purpose')")):
+        notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(notebook, tmp_path / "book" / f"{name}.ipynb")
+    command = [sys.executable, str(ROOT / "scripts" / "execute_book.py"), "--root", str(tmp_path), "--jobs", "2"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "executed book/a_good.ipynb" in done.stdout and "failed   book/b_bad.ipynb" in done.stdout
+    assert "1 failed (the build runs them again" in done.stdout
+    cache = get_cache(str(tmp_path / "_build" / ".jupyter_cache"))
+    record = cache.match_cache_notebook(nbformat.read(tmp_path / "book" / "a_good.ipynb", as_version=4))
+    assert record.data["execution_seconds"] > 0
+    with pytest.raises(KeyError):
+        cache.match_cache_notebook(nbformat.read(tmp_path / "book" / "b_bad.ipynb", as_version=4))
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert "cached   book/a_good.ipynb" in again.stdout  # an unchanged notebook does not run again
