@@ -83,3 +83,46 @@ def test_resolve_device_unknown_name_is_a_value_error_naming_device() -> None:
 
 def test_mode_override_ignores_surrounding_spaces() -> None:
     assert config.mode(" Full ") == "full"
+
+
+def test_a_fresh_colab_like_install_from_the_sdist_gets_fast_mode_on_its_gpu(tmp_path) -> None:
+    """The package built as an sdist, installed into a fresh virtual environment with no
+    checkout around it and nothing set, sees a (mocked) GPU and chooses fast mode on it."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import sysconfig
+    import tarfile
+    import venv
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    source = tmp_path / "source"  # built from a copy: the build writes egg-info beside the code
+    shutil.copytree(root / "splicer_tutorial", source / "splicer_tutorial", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, source / name)
+    build = ("import sys; from setuptools import build_meta as b; "
+             "print(b.build_sdist(sys.argv[1]) if sys.argv[2] == 'sdist' else b.build_wheel(sys.argv[1]))")
+    run = lambda *args, **kw: subprocess.run(args, capture_output=True, text=True, timeout=300, check=True, **kw)  # noqa: E731
+    sdist = tmp_path / "dist" / run(sys.executable, "-c", build, str(tmp_path / "dist"), "sdist", cwd=source).stdout.split()[-1]
+    with tarfile.open(sdist) as archive:  # the wheel is built from what the sdist holds, nothing else
+        archive.extractall(tmp_path / "unpacked", filter="data")
+    unpacked = next((tmp_path / "unpacked").iterdir())
+    wheel = tmp_path / "dist" / run(sys.executable, "-c", build, str(tmp_path / "dist"), "wheel", cwd=unpacked).stdout.split()[-1]
+
+    fresh = tmp_path / "colab"
+    venv.create(fresh, with_pip=False)
+    python = fresh / "bin" / "python"
+    run(sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps", "--no-index", str(wheel))
+    # its dependencies (torch, kornia, ...) from this environment, without a download; a
+    # .pth line adds the folder but runs none of its own .pth files (this checkout's editable install)
+    fresh_site = Path(run(str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").stdout.strip())
+    (fresh_site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    check = ("import torch; torch.cuda.is_available = lambda: True\n"
+             "import splicer_tutorial as st\n"
+             "print(st.mode(), st.config.default_device().type, st.__file__)")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SPLICER_")}
+    mode, device, location = run(str(python), "-c", check, cwd=tmp_path, env=environment).stdout.split()
+    assert (mode, device) == ("fast", "cuda")
+    assert Path(location).is_relative_to(fresh) and not Path(location).is_relative_to(root)
