@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
+from matplotlib.legend import Legend
 from matplotlib.ticker import MaxNLocator
 import numpy as np
 import torch
@@ -19,6 +20,49 @@ from .results import mean_se
 
 FIGURE_WIDTH = 9.0  # inches: every figure of the book is this wide
 FACTOR_COLOURS = {"digit": "#4C72B0", "object": "#DD8452"}
+
+#: The book's one figure style (:func:`use_book_style`): plain axes, legible on a slide,
+#: colour-blind-safe colours (Okabe and Ito's palette), vector output.
+BOOK_STYLE: dict[str, object] = {
+    "figure.dpi": 100,
+    "savefig.dpi": 200,
+    "savefig.bbox": "tight",
+    "font.size": 10,
+    "axes.titlesize": 10,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 8,
+    "legend.frameon": False,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.prop_cycle": plt.cycler(color=["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9",
+                                         "#F0E442", "#000000"]),
+    "image.cmap": "viridis",
+    "svg.fonttype": "path",
+}
+
+
+def use_book_style(svg: bool = True) -> None:
+    """Draw every later figure in :data:`BOOK_STYLE`, and in a notebook show them as SVG
+    (sharp at any size; the built book offers each figure for download as SVG and PNG).
+    Importing this module calls it once."""
+    plt.rcParams.update(BOOK_STYLE)
+    try:
+        from IPython import get_ipython
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    except ImportError:  # no IPython: nothing shows figures inline
+        return
+    if svg and get_ipython() is not None:
+        set_matplotlib_formats("svg")
+
+
+def legend_outside(ax: plt.Axes, **kwargs) -> Legend:
+    """The legend of ``ax`` beside it, to the right, so that it hides no data (``kwargs`` go
+    to :meth:`~matplotlib.axes.Axes.legend`; ``corner="lower"`` puts it at the bottom)."""
+    corner = kwargs.pop("corner", "upper")
+    anchor = (1.02, 1.0) if corner == "upper" else (1.02, 0.0)
+    return ax.legend(loc=f"{corner} left", bbox_to_anchor=anchor, borderaxespad=0.0, **kwargs)
 
 
 def to_display(image: torch.Tensor) -> np.ndarray:
@@ -96,7 +140,7 @@ def plot_history(history, chance: float | None = None) -> plt.Figure:
         steps = len(history.loss) // len(history.epoch_loss)
         ax.plot(np.arange(1, len(history.epoch_loss) + 1) * steps - 1, history.epoch_loss, "o-", color="k", label="epoch mean")
     ax.set(xlabel="step", ylabel="loss", title="pretraining loss")
-    ax.legend(frameon=False)
+    legend_outside(ax)
     if has_probe:
         ax = axes[0, 1]
         for factor, accuracy in history.online_probe.items():
@@ -104,7 +148,7 @@ def plot_history(history, chance: float | None = None) -> plt.Figure:
         if chance is not None:
             ax.axhline(chance, ls=":", color="0.4", label="chance")
         ax.set(xlabel="epoch", ylabel="accuracy", title="online linear probe (training batches)", ylim=(0, 1))
-        ax.legend(frameon=False)
+        legend_outside(ax)
     fig.tight_layout()
     return fig
 
@@ -141,7 +185,7 @@ def plot_probes(
         ax.set_xticks(np.arange(len(splits)), [s.replace("_", "\n") for s in splits], fontsize=8)
         ax.set(title=f"{factor} probe", ylim=(0, 1.05))
     axes[0, 0].set_ylabel("test accuracy")
-    axes[0, -1].legend(frameon=False, fontsize=8, loc="upper right")
+    legend_outside(axes[0, -1])
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -163,7 +207,8 @@ def plot_umap(
     points = umap.UMAP(n_neighbors=n_neighbors, random_state=seed, n_jobs=1).fit_transform(features)
     fig, axes = plt.subplots(1, len(labels), figsize=(FIGURE_WIDTH, FIGURE_WIDTH / len(labels)), squeeze=False)
     for ax, (name, y) in zip(axes[0], labels.items()):
-        scatter = ax.scatter(points[:, 0], points[:, 1], c=y, cmap="tab10", s=3, vmin=-0.5, vmax=9.5)
+        scatter = ax.scatter(points[:, 0], points[:, 1], c=y, cmap="tab10", s=3, vmin=-0.5, vmax=9.5,
+                             rasterized=True)  # thousands of points: an image inside the SVG
         ax.set(title=f"coloured by {name}", xticks=[], yticks=[])
     fig.colorbar(scatter, ax=axes[0].tolist(), ticks=range(10), shrink=0.8)
     return fig
@@ -191,7 +236,7 @@ def plot_curves(
             ax.axhline(chance, ls=":", color="0.3")
         ax.set(xlabel="epoch", title=f"{factor} decodability", ylim=(0, 1))
     axes[0, 0].set_ylabel("linear probe accuracy")
-    axes[0, -1].legend(frameon=False, fontsize=8)
+    legend_outside(axes[0, -1])
     fig.tight_layout()
     return fig
 
@@ -233,7 +278,7 @@ def plot_accuracy_vs_bits(
     ax.axhline(chance, ls=":", color="0.3", label="chance")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel="number of bits", ylabel=ylabel, ylim=(0, 1.02), title=title)
-    ax.legend(frameon=False, fontsize=8)
+    legend_outside(ax)
     ax.figure.tight_layout()
     return ax.figure
 
@@ -326,11 +371,10 @@ def plot_scale(rows: Sequence[Mapping], title: str | None = None) -> plt.Figure:
     for ax, ylabel in ((left, "object accuracy on mnist_randomised (%)"), (right, "difference (points, ± 2 SE)")):
         ax.set_xscale("log")
         ax.set(xlabel="training compute of the baseline (FLOPs)", ylabel=ylabel)
-    left.legend(frameon=False, fontsize=7)
+    legend_outside(left, fontsize=7)
     knobs = [plt.Line2D([], [], marker=m, ls="", color="0.3", label=s) for s, m in markers.items()]
-    right.add_artist(right.legend(handles=knobs, frameon=False, fontsize=7, loc="lower right", title="knob",
-                                  title_fontsize=7))
-    right.legend(frameon=False, fontsize=7, loc="upper left")
+    right.add_artist(legend_outside(right, handles=knobs, fontsize=7, corner="lower", title="knob", title_fontsize=7))
+    legend_outside(right, fontsize=7)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -400,7 +444,7 @@ def plot_mask_quality(
         ax.axhline(value, linestyle=style, color="grey", label=name)
     ax.set_xlabel("mask IoU with the true nuclei")
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize=8)
+    legend_outside(ax)
     if title:
         ax.set_title(title)
     fig.tight_layout()
@@ -477,6 +521,9 @@ def plot_auc(
     ax.axhline(0.5, ls=":", color="0.3", label="chance")
     ax.set_xticks(np.arange(len(variants)), [f"{v}\n(AUC vs {intact[v]} label)" for v in variants], fontsize=8)
     ax.set(ylabel="ROC AUC", ylim=(0, 1.12), title=title)
-    ax.legend(frameon=False, fontsize=8, loc="lower left")
+    legend_outside(ax)
     fig.tight_layout()
     return fig
+
+
+use_book_style()

@@ -7,6 +7,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+from matplotlib.legend import Legend
 import numpy as np
 import pytest
 import torch
@@ -157,3 +158,49 @@ def test_plot_scale_draws_accuracy_and_differences() -> None:
     # per difference: the epochs series joins two points; the width and resolution series hold one each
     assert sorted(len(c.lines[0].get_xdata()) for c in right.containers) == [1, 1, 1, 1, 2, 2]
     plt.close(fig)
+
+
+def _overlaps(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def _figure_with_legend(name: str):
+    history = History(loss=[3.0, 2.5, 2.0, 1.8], epoch_loss=[2.7, 1.9])
+    history.online_probe = {"digit": [0.5, 0.9], "object": [0.2, 0.3]}
+    runs = {"a": {"correlated": {"digit": 0.9, "object": 0.95}}, "b": {"correlated": {"digit": 0.98, "object": 0.99}}}
+    curves = {"run": [{"epoch": 1, "digit": 0.9, "object": 0.95}, {"epoch": 2, "digit": 0.97, "object": 0.99}]}
+    return {
+        "plot_history": lambda: plots.plot_history(history, chance=0.1),
+        "plot_probes": lambda: plots.plot_probes(runs, chance=0.1),
+        "plot_curves": lambda: plots.plot_curves(curves, chance=0.1),
+        "plot_accuracy_vs_bits": lambda: plots.plot_accuracy_vs_bits({0.1: {0: [0.99], 4: [0.98]}}),
+        "plot_mask_quality": lambda: plots.plot_mask_quality({"truth": (1.0, 0.99), "dilate:2": (0.5, 0.98)},
+                                                             {"baseline": 0.99}),
+        "plot_auc": lambda: plots.plot_auc({"ours": {"correlated": 0.99}}, {"correlated": "object"}),
+    }[name]()
+
+
+@pytest.mark.parametrize("name", ["plot_history", "plot_probes", "plot_curves", "plot_accuracy_vs_bits",
+                                  "plot_mask_quality", "plot_auc"])
+def test_no_legend_hides_data(name) -> None:
+    """Slide-ready: every legend sits beside the panels, over none of them (the data here
+    fill each panel's top corners, where a legend inside would go)."""
+    fig = _figure_with_legend(name)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legends = [child for a in fig.axes for child in a.get_children() if isinstance(child, Legend)]
+    assert legends, f"{name} draws no legend"
+    for legend in legends:
+        box = legend.get_window_extent(renderer)
+        for ax in fig.axes:
+            assert not _overlaps(box, ax.get_window_extent(renderer)), f"{name}: a legend covers a panel"
+    plt.close(fig)
+
+
+def test_figures_share_the_book_style_and_show_as_svg_in_a_notebook(monkeypatch) -> None:
+    assert plt.rcParams["axes.spines.top"] is False and plt.rcParams["legend.frameon"] is False
+    chosen = []
+    monkeypatch.setattr("IPython.get_ipython", lambda: object())
+    monkeypatch.setattr("matplotlib_inline.backend_inline.set_matplotlib_formats", lambda *f: chosen.extend(f))
+    plots.use_book_style()
+    assert chosen == ["svg"]

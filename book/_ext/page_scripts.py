@@ -13,6 +13,10 @@
 * The embedder finds its icon fonts relative to where RequireJS says it lives, and
   RequireJS's default base is the page's folder. :func:`set_requirejs_base` points it at
   ``_static/widgets/`` on every page that loads RequireJS.
+* Slide-ready figures: :data:`FIGURE_DOWNLOADS` puts "Download: SVG PNG" under every figure
+  a notebook drew. The chapters draw SVG (:func:`splicer_tutorial.plots.use_book_style`);
+  the PNG is made in the browser from it, at twice its size on a white ground
+  (``window.figureToPng(img)``, a promise of a ``data:`` URL).
 """
 
 from __future__ import annotations
@@ -69,8 +73,67 @@ MATHJAX_HUB_SHIM = """(function () {
 })();"""
 
 
+FIGURE_DOWNLOADS = """(function () {
+  function fileName(src, extension) {
+    var base = src.startsWith("data:") ? "figure" : src.split("/").pop().split("?")[0].replace(/\\.[a-z]+$/i, "");
+    return base + "." + extension;
+  }
+  function link(text, href, name) {
+    var a = document.createElement("a");
+    a.textContent = text; a.href = href; a.download = name; a.style.marginLeft = "0.5em";
+    return a;
+  }
+  window.figureToPng = function (img) {
+    return new Promise(function (resolve, reject) {
+      var image = new Image();
+      image.onload = function () {
+        var scale = 2, canvas = document.createElement("canvas");
+        canvas.width = (image.naturalWidth || img.width) * scale;
+        canvas.height = (image.naturalHeight || img.height) * scale;
+        var context = canvas.getContext("2d");
+        context.fillStyle = "#ffffff"; context.fillRect(0, 0, canvas.width, canvas.height);
+        context.drawImage(image, 0, 0, canvas.width, canvas.height);
+        resolve(canvas.toDataURL("image/png"));
+      };
+      image.onerror = reject;
+      image.src = img.src;
+    });
+  };
+  function addDownloads() {
+    document.querySelectorAll(".cell_output img").forEach(function (img) {
+      var src = img.getAttribute("src") || "";
+      var next = img.nextElementSibling;
+      if (next && next.classList.contains("figure-downloads")) return;
+      var svg = /\\.svg$/i.test(src) || src.startsWith("data:image/svg");
+      var png = /\\.png$/i.test(src) || src.startsWith("data:image/png");
+      if (!svg && !png) return;
+      var bar = document.createElement("div");
+      bar.className = "figure-downloads";
+      bar.style.fontSize = "0.8em"; bar.style.textAlign = "right";
+      bar.appendChild(document.createTextNode("Download:"));
+      if (svg) {
+        bar.appendChild(link("SVG", src, fileName(src, "svg")));
+        var asPng = link("PNG", "#", fileName(src, "png"));
+        asPng.addEventListener("click", function (event) {
+          if (asPng.dataset.ready) return;  // the second click is the real download
+          event.preventDefault();
+          window.figureToPng(img).then(function (url) { asPng.href = url; asPng.dataset.ready = "1"; asPng.click(); });
+        });
+        bar.appendChild(asPng);
+      } else {
+        bar.appendChild(link("PNG", src, fileName(src, "png")));
+      }
+      img.insertAdjacentElement("afterend", bar);
+    });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", addDownloads);
+  else addDownloads();
+})();"""
+
+
 def setup(app: Any) -> dict[str, Any]:
     app.add_js_file(None, body=MATHJAX_HUB_SHIM, priority=100)
+    app.add_js_file(None, body=FIGURE_DOWNLOADS, priority=900)
     app.connect("html-page-context", set_requirejs_base, priority=800)
     app.connect("html-page-context", drop_duplicate_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -120,6 +120,24 @@ return Array.from(document.images)
   .map(img => img.getAttribute('src'));
 """
 
+# Slide-ready figures: every figure a notebook drew offers its SVG and a PNG made from it.
+_FIGURES_WITHOUT_DOWNLOADS = """
+return Array.from(document.querySelectorAll('.cell_output img')).filter(img => {
+  const bar = img.nextElementSibling;
+  const links = bar && bar.classList.contains('figure-downloads') ? Array.from(bar.querySelectorAll('a')) : [];
+  const svg = /\\.svg$/i.test(img.getAttribute('src') || '');
+  const names = links.map(a => a.textContent).join(' ');
+  return svg ? names !== 'SVG PNG' : !/PNG/.test(names);
+}).map(img => img.getAttribute('src'));
+"""
+
+_FIRST_SVG_AS_PNG = """
+const done = arguments[arguments.length - 1];
+const img = Array.from(document.querySelectorAll('.cell_output img')).find(i => /\\.svg$/i.test(i.src));
+if (!img) { done('no svg'); return; }
+window.figureToPng(img).then(url => done(url.slice(0, 22) + ':' + url.length), e => done('error ' + e));
+"""
+
 _ERROR_OUTPUTS = """
 const bad = Array.from(document.querySelectorAll(
   '.cell_output .traceback, .cell_output .output.error, .cell_output .output.stderr'));
@@ -141,6 +159,8 @@ def test_page_renders_cleanly(browser, server, page):
     has_widgets = browser.execute_script(f"return document.querySelectorAll('{WIDGET_VIEW}').length")
     undrawn = _poll(browser, _UNDRAWN_WIDGETS, lambda views: not views, timeout=30)
     errors = browser.execute_script(_ERROR_OUTPUTS)
+    no_downloads = browser.execute_script(_FIGURES_WITHOUT_DOWNLOADS)
+    as_png = browser.execute_async_script(_FIRST_SVG_AS_PNG)
     logs = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     browser.save_screenshot(str(SCREENSHOTS / (page.replace("/", "__").removesuffix(".html") + ".png")))
 
@@ -148,6 +168,9 @@ def test_page_renders_cleanly(browser, server, page):
     assert not broken, f"{page}: images that did not load: {broken}"
     assert not errors, f"{page}: notebook outputs with an error or traceback: {errors}"
     assert not undrawn, f"{page}: {len(undrawn)} of {has_widgets} widgets were not drawn: {undrawn}"
+    assert not no_downloads, f"{page}: figures without their SVG/PNG download links: {no_downloads}"
+    assert as_png == "no svg" or (as_png.startswith("data:image/png;base64,") and int(as_png.split(":")[-1]) > 1000), \
+        f"{page}: a figure's PNG could not be made from its SVG: {as_png}"
 
 
 def test_every_chapter_was_opened():
