@@ -51,17 +51,17 @@ VARIANT_OPTIONS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("lam", "no_primary", "component_term", "component_temperature", "component_projector",
                      "same_geometry", "joint_pass"), COMPONENT_VARIANTS),
     "projector": ("baseline", *COMPONENT_VARIANTS),  # separate encoders always have K projectors side by side
-    **dict.fromkeys(("sections", "fill", "groups", "masks"), SPLIT_VARIANTS),
+    **dict.fromkeys(("sections", "fill", "groups", "masks", "no_background"), SPLIT_VARIANTS),
     **dict.fromkeys(("chunk_sizes", "allocate"), ("splicer",)),
 }
 #: ``run`` options that only some data sets use: option -> those data sets
 DATASET_OPTIONS: dict[str, tuple[str, ...]] = {
-    **dict.fromkeys(("temperature", "backbone", "width", *VARIANT_OPTIONS), SSL_DATASETS),
+    **dict.fromkeys(("temperature", "backbone", "width", "crop_scale", *VARIANT_OPTIONS), SSL_DATASETS),
     **dict.fromkeys(("curve_every", "sections", "fill", "per_class", "resolution", "source"), ("dominoes",)),
     "bits": ("randbits",),
     # channel groups: the multi-channel sets but histology, whose components are its masks
     **dict.fromkeys(("groups", "allocate"), tuple(name for name in channels.NAMES if channels.get(name).groups)),
-    "masks": ("histology",),
+    **dict.fromkeys(("masks", "no_background"), ("histology",)),
     "no_knn": ("dominoes", "randbits"),  # the multi-channel runs have no kNN probe
     "correlation": tuple(name for name in DATASETS if name != "randbits"),
 }
@@ -144,6 +144,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="block: the primary projector's last layer block-diagonal, one block per chunk")
     run.add_argument("--same-geometry", action="store_true",
                      help="augment components with the primary view's crop and flip")
+    run.add_argument("--crop-scale", type=_scale_range, default=None, metavar="LO,HI",
+                     help="the random crops' area as a fraction of the image, 0 < LO <= HI <= 1 (default 0.25,1)")
+    run.add_argument("--no-background", action="store_true",
+                     help="histology: no component for mask label 0 (the nuclei alone, one chunk)")
     run.add_argument("--source", choices=("test", "train", "all"), default="test",
                      help="dominoes: the shipped test sets (offline) or the full sets")
     run.add_argument("--backbone", choices=("convnet", "resnet18"), default=None,
@@ -309,6 +313,17 @@ def _groups(text: str) -> tuple[tuple[str, ...], ...]:
     return groups
 
 
+def _scale_range(text: str) -> tuple[float, float]:
+    """``"0.1,0.4"`` -> (0.1, 0.4); a crop's area range, 0 < low <= high <= 1."""
+    try:
+        low, high = (float(n) for n in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected two fractions like 0.1,0.4, got {text!r}") from None
+    if not 0 < low <= high <= 1:
+        raise argparse.ArgumentTypeError(f"expected 0 < LO <= HI <= 1 like 0.1,0.4, got {text!r}")
+    return low, high
+
+
 def _sizes(text: str) -> tuple[int, ...]:
     """``"32,96"`` -> (32, 96)."""
     try:
@@ -336,6 +351,7 @@ def _ssl_overrides(args: argparse.Namespace) -> dict:
         "component_term": args.component_term,
         "component_temperature": args.component_temperature,
         "component_projector": args.component_projector,
+        "crop_scale": args.crop_scale,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.no_primary:
@@ -344,6 +360,8 @@ def _ssl_overrides(args: argparse.Namespace) -> dict:
         overrides["same_geometry"] = True
     if args.joint_pass:
         overrides["joint_pass"] = True
+    if args.no_background:
+        overrides["mask_background"] = False
     return overrides
 
 

@@ -15,7 +15,9 @@ state of each run.
 * ``cpu``: chapter 7's contenders at the CPU point of the scale study (CPU);
 * ``design``: the design choices the paper leaves open (form and temperature of the
   component term, the primary term, a block-diagonal or shared projector, lambda,
-  zero-fill or crop, shared geometry), one change to SpliCER each, at the CPU point (CPU).
+  zero-fill or crop, shared geometry), one change to SpliCER each, at the CPU point (CPU);
+* ``exercises``: the run of every "predict, then run" exercise, five seeds in fast mode,
+  so that each solution states the answer with its seed spread (CPU, minutes).
 """
 
 from __future__ import annotations
@@ -242,6 +244,41 @@ def _design() -> list[str]:
             for name, args in DESIGN_CHOICES.items()]
 
 
+# ------------------------------------------------------------------------ exercises
+
+
+def _exercises() -> list[str]:
+    """The run of each "predict, then run" exercise, in fast mode, named as the fast plan
+    names its runs (``fast/...``): the chapters read them beside the runs they change."""
+    line = lambda name, args: f"fast/{name}-s{{seed}}.json --mode fast {args} --seed {{seed}}"  # noqa: E731
+    bits = randbits.PRESETS["fast"]["grid"]["bits"]
+    return [" ".join(text.split()) for text in [
+        # chapter 2: a weaker correlation; five times the epochs
+        line("supervised-corr0.9", "--dataset binary_dominoes --correlation 0.9"),
+        line("supervised-e10", "--dataset binary_dominoes --epochs 10"),
+        # chapter 3: small crops; chapter 7: no primary term; chapter 8: left and right halves
+        line("dominoes-simclr-crops0.1-0.4", "--method simclr --crop-scale 0.1,0.4 --no-knn"),
+        line("dominoes-simclr-splicer-no_primary", "--method simclr --variant splicer --no-primary --no-knn"),
+        line("dominoes-e4-simclr-splicer-left_right", "--method simclr --variant splicer --epochs 4 --sections 1x2 "
+                                                      "--no-knn"),
+        # chapter 4: a hotter loss at every bit count; chapter 9: the split without the primary term
+        *(line(f"randbits-b{b}-t0.5", f"--dataset randbits --bits {b} --temperature 0.5") for b in bits),
+        line("randbits-b8-t0.2-splicer-no_primary", "--dataset randbits --bits 8 --temperature 0.2 --variant splicer "
+                                                    "--no-primary --no-knn"),
+        # chapter 10: one component per channel; chapter 11: a weaker shortcut
+        line("channel_toy-splicer-channels", "--dataset channel_toy --variant splicer"),
+        line("multiplex-baseline-corr0.5", "--dataset multiplex --correlation 0.5"),
+        # chapter 12: no component for the visible bands; a lopsided allocation
+        line("multispectral-splicer-no_visible_group", "--dataset multispectral --variant splicer "
+                                                       "--groups B5+B6+B7+B8A,B11+B12"),
+        line("multispectral-splicer-chunks16-16-96", "--dataset multispectral --variant splicer --chunk-sizes 16,16,96"),
+        # chapter 13: worse masks; no background component
+        *(line(f"histology-splicer-{m.replace(':', '')}", f"--dataset histology --variant splicer --masks {m}")
+          for m in ("dilate:3", "drop:0.8")),
+        line("histology-splicer-no_background", "--dataset histology --variant splicer --no-background"),
+    ]]
+
+
 PLANS: dict[str, Plan] = {
     "fast": Plan("every fast-mode run the chapters show, five seeds; seed 0 is the chapter's own", _fast,
                  (0, 1, 2, 3, 4)),
@@ -249,4 +286,6 @@ PLANS: dict[str, Plan] = {
     "scale": Plan("MNIST-CIFAR suppression against training compute on the CPU", _scale, (0, 1, 2)),
     "cpu": Plan("chapter 7's contenders at the CPU point of the scale study", _cpu, (0, 1, 2)),
     "design": Plan("SpliCER's open design choices at the CPU point, one change each", _design, (0, 1, 2)),
+    "exercises": Plan("the run of every predict-then-run exercise, five seeds in fast mode", _exercises,
+                      (0, 1, 2, 3, 4)),
 }
