@@ -281,6 +281,31 @@ def seeded_probes(files: Mapping[str, str], factors: Sequence[str], test_set: st
     return out
 
 
+def expected_answer(run: str, against: str, path: str, folder: str | Path | None = None,
+                    scale: float = 100, unit: str = "%", digits: int = 1) -> str:
+    """The answer of a "predict, then run" exercise as the seeded results give it.
+
+    ``run`` is the exercise's run and ``against`` the run it changes, both result names
+    under ``fast/`` (the ``exercises`` and ``fast`` plans); ``path`` the dotted number to
+    read (:func:`values`). Returns e.g. ``"31.2 ± 0.9 % over 5 seeds, against 29.0 ± 0.7 %:
+    +2.2 ± 1.1 points (not resolved at this scale)"``; a one-line error names a run with no
+    results.
+    """
+    folder = Path(folder) if folder is not None else results_dir()
+    measured = {}
+    for name in (run, against):
+        runs = seeded(f"fast/{name}-s*.json", folder).get(name)
+        if not runs:
+            raise ValueError(f"no results for {name!r} in {folder / 'fast'}; run its plan "
+                             "(python -m splicer_tutorial sweep --plan exercises) or fetch the results.")
+        measured[name] = values(runs, path)
+    ours, theirs = measured[run], measured[against]
+    points = " points" if unit == "%" else ""
+    unit = f" {unit}" if unit else ""
+    return (f"{format_mean_se(ours, scale, digits)}{unit} over {len(ours)} seeds, against "
+            f"{format_mean_se(theirs, scale, digits)}{unit}: {compare(ours, theirs).text(scale, points, digits)}")
+
+
 def comparison_table(comparisons: Mapping[str, Comparison], header: str = "difference") -> str:
     """A Markdown table of named comparisons: ``| name | difference ± SE (points) |``."""
     return (f"| {header} | points |\n|---|---|\n"

@@ -260,3 +260,15 @@ def test_seeded_probes_reads_every_seed_of_each_named_run(tmp_path) -> None:
     text = results.comparison_table({"a − b": results.compare(table["baseline"]["a"], table["baseline"]["b"])})
     assert text.splitlines()[:2] == ["| difference | points |", "|---|---|"]
     assert text.splitlines()[2].startswith("| a − b | +20.0 ± ")
+
+
+def test_expected_answer_states_the_exercise_against_the_run_it_changes(tmp_path) -> None:
+    for seed, (a, b) in enumerate(((0.30, 0.20), (0.32, 0.21), (0.31, 0.19))):
+        results.save({"seed": seed, "probes": {"t": {"f": a}}}, tmp_path / "fast" / f"changed-s{seed}.json")
+        results.save({"seed": seed, "probes": {"t": {"f": b}}}, tmp_path / "fast" / f"default-s{seed}.json")
+    text = results.expected_answer("changed", "default", "probes.t.f", folder=tmp_path)
+    assert text == ("31.0 ± 0.6 % over 3 seeds, against 20.0 ± 0.6 %: +11.0 ± 0.6 points (resolved)")
+    auc = results.expected_answer("changed", "default", "probes.t.f", folder=tmp_path, scale=1, unit="", digits=3)
+    assert auc == "0.310 ± 0.006 over 3 seeds, against 0.200 ± 0.006: +0.110 ± 0.006 (resolved)"
+    with pytest.raises(ValueError, match="no results for 'missing'"):
+        results.expected_answer("missing", "default", "probes.t.f", folder=tmp_path)
