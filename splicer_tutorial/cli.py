@@ -556,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = argv[argv.index(args.command):]  # without --debug: the command a result records
     try:
         return _command(args, argv)
-    except (ValueError, OSError, FloatingPointError) as error:  # the data errors are ValueError and OSError
+    except (ValueError, OSError, FloatingPointError, MemoryError) as error:  # data errors: ValueError, OSError
         if _debugging(args):
             raise
         sys.stdout.flush()  # what was printed comes first; the error is the last line

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ from .augment import SSLAugment
 from .files import write_atomically
 from . import deconstruct
 from .losses import VARIANTS, make_loss
-from .models import SeparateEncoders, SSLModel, make_encoder
+from .models import KEPT_INPUTS, SeparateEncoders, SSLModel, make_encoder
 
 PROJECTORS = ("dense", "block")
 COMPONENT_PROJECTORS = ("own", "shared")
@@ -85,6 +86,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     seed: int = 0
     amp: bool = True  # bf16 autocast on a GPU (never on the CPU)
+    checkpoint_activations: bool = False  # resnet18: recompute each block's activations in the backward pass
 
     def __post_init__(self) -> None:
         self.crop_scale = tuple(self.crop_scale)
@@ -154,6 +156,7 @@ class History:
     images_per_s: float = 0.0
     epoch_s: list[float] = field(default_factory=list)  # wall time of each epoch, without the callback's
     peak_memory_mb: float | None = None  # peak GPU memory of training; None on a CPU (not tracked)
+    estimated_memory_mb: float | None = None  # estimate_memory's total, where the run checked it
     parameters: int = 0  # trainable parameters, projectors included
 
     def to_dict(self) -> dict:
@@ -177,13 +180,14 @@ def build(config: TrainConfig, in_channels: int = 3) -> tuple[SSLModel, nn.Modul
     )
     blocks = 1 if config.projector == "dense" else config.num_components
     if config.variant == "separate":
-        encoders = [make_encoder(config.backbone, in_channels, config.width) for _ in range(config.num_components)]
+        encoders = [make_encoder(config.backbone, in_channels, config.width, config.checkpoint_activations)
+                    for _ in range(config.num_components)]
         encoder = SeparateEncoders(encoders, config.split)
         # K projectors side by side: chunk k of z is component k's projection
         return SSLModel(encoder, config.proj_dim, config.hidden_dim, None, config.num_components, True), loss
     shared = config.component_projector == "shared"
     component_dim = None if config.variant == "baseline" or shared else loss.component_dim(config.proj_dim)
-    encoder = make_encoder(config.backbone, in_channels, config.width)
+    encoder = make_encoder(config.backbone, in_channels, config.width, config.checkpoint_activations)
     return SSLModel(encoder, config.proj_dim, config.hidden_dim, component_dim, blocks, share_projector=shared,
                     chunk_sizes=config.chunk_sizes), loss
 
@@ -267,6 +271,91 @@ def training_step(
     return loss, features[:batch]
 
 
+def estimate_memory(
+    config: TrainConfig, images: torch.Tensor, masks: torch.Tensor | None = None, n_images: int | None = None,
+    bf16: bool = True, probe_batch: int = 4,
+) -> dict[str, float]:
+    """The device memory a run of ``config`` needs, in bytes, estimated on the CPU in a second.
+
+    * ``parameters``: weights, gradients and AdamW's two moments: four fp32 copies;
+    * ``activations``: what autograd keeps for the backward pass of one training step,
+      measured on ``probe_batch`` of ``images`` (N, C, H, W) uint8 (and their ``masks``)
+      with a saved-tensor hook and scaled to the batch (it grows in proportion); in
+      bf16 autocast when ``bf16``, as a GPU run computes;
+    * ``data``: the uint8 training images (``n_images`` of them, default ``len(images)``),
+      which stay on the device;
+    * ``total``: their sum, plus a fifth for what the hook cannot see (the gradients of
+      the activations during the backward pass, the allocator's rounding).
+
+    Weights saved for the backward pass are counted once, under ``parameters``.
+    """
+    model, loss_fn = build(config, images.shape[1])
+    model.train()
+    augment = SSLAugment(config.augment, crop_scale=config.crop_scale,
+                         photometric_channels=config.photometric_channels)
+    x = images[:probe_batch].float() / 255
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    saved: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in weights:
+            saved[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    def keep(tensor: torch.Tensor) -> None:  # a checkpointed block's input, kept outside the hook's view
+        saved[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
+
+    KEPT_INPUTS.append(keep)
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor), \
+                torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            training_step(model, loss_fn, augment, x, config, None if masks is None else masks[:probe_batch])
+    finally:
+        KEPT_INPUTS.remove(keep)
+    parameters = 4 * 4 * sum(p.numel() for p in model.parameters())
+    activations = sum(saved.values()) * min(config.batch_size, n_images or len(images)) / len(x)
+    data = (n_images or len(images)) * images[0].numel() * (1 + (masks is not None) * 8 / images.shape[1])
+    return {"parameters": float(parameters), "activations": float(activations), "data": float(data),
+            "total": 1.2 * (parameters + activations + data)}
+
+
+def available_memory(device: torch.device) -> float:
+    """Bytes free for a run on ``device``: a GPU's free memory, or the CPU's available RAM."""
+    if device.type == "cuda":
+        return float(torch.cuda.mem_get_info(device)[0])
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+
+
+def check_memory(config: TrainConfig, images: torch.Tensor, masks: torch.Tensor | None,
+                 device: torch.device) -> dict[str, float]:
+    """Refuse, before any work, a run whose :func:`estimate_memory` exceeds what ``device``
+    has free: one line saying how much it needs and what to change. Returns the estimate."""
+    bf16 = config.amp and device.type == "cuda"
+    estimate = estimate_memory(config, images, masks, bf16=bf16)
+    free = available_memory(device)
+    if estimate["total"] <= free:
+        return estimate
+    gb = 2**30
+    batch = min(config.batch_size, len(images))
+    fixed = estimate["total"] - 1.2 * estimate["activations"]
+    fitting = batch
+    while fitting > 2 and fixed + 1.2 * estimate["activations"] * fitting / batch > free:
+        fitting //= 2
+    advice = [f"batch_size={fitting}" if fitting > 2 and fitting < batch else "a device with more memory"]
+    if config.backbone == "resnet18" and not config.checkpoint_activations:
+        advice.insert(0, "checkpoint_activations=True (exact, about a third more compute)")
+    raise MemoryError(f"this run needs about {estimate['total'] / gb:.1f} GB on {device.type} (activations "
+                      f"{estimate['activations'] / gb:.1f} GB at batch {batch}) and {free / gb:.1f} GB are free; "
+                      f"use {' or '.join(advice)}.")
+
+
 def _remask(components: torch.Tensor, config: TrainConfig) -> torch.Tensor:
     """Zero each channel component outside its own channels again after augmentation.
 
@@ -317,6 +406,9 @@ def pretrain(
         model, history = load_checkpoint(checkpoint, expected=config, in_channels=images.shape[1])
         return model.to(device), history
 
+    estimate = None
+    if config.backbone == "resnet18" or device.type == "cuda":  # the small ConvNet on a CPU always fits
+        estimate = check_memory(config, images, masks, device)
     seed_everything(config.seed)
     model, loss_fn = build(config, images.shape[1])
     model.to(device)
@@ -342,6 +434,7 @@ def pretrain(
     history = History(
         online_probe={f: [] for f in labels},
         parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
+        estimated_memory_mb=None if estimate is None else estimate["total"] / 2**20,
     )
 
     callback_s = 0.0

@@ -373,3 +373,14 @@ def test_histology_masks_option_reaches_the_run(tmp_path, monkeypatch) -> None:
     assert seen["config"].mask_labels == 3  # stroma, nuclei, gaps
     assert set(seen["data"]["train"]["correlated"].masks.unique().tolist()) <= {0, 1, 2}
     assert json.loads(out.read_text())["masks"]["source"] == "regions"
+
+
+def test_a_run_too_big_for_the_device_is_one_line_before_any_training(tiny_presets, tmp_path, monkeypatch, capsys):
+    from splicer_tutorial import training
+
+    monkeypatch.setattr(training, "available_memory", lambda device: 2**20)
+    out = tmp_path / "r.json"
+    code = cli.main(["run", "--backbone", "resnet18", "--width", "4", "--seed", "0", "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and not out.exists() and len(err) == 1
+    assert err[0].startswith("python -m splicer_tutorial run: error: this run needs about ") and "GB" in err[0]

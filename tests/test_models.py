@@ -221,3 +221,23 @@ def test_forward_flops_counts_the_convolutions() -> None:
     model = SSLModel(ConvNet(3, width=4), proj_dim=16, hidden_dim=24)
     assert forward_flops(model, (3, 32, 16), "embed") > forward_flops(model.encoder, (3, 32, 16)) > 0
     assert model.training  # left as it was
+
+
+def test_checkpointed_resnet_gives_the_same_gradients_and_batchnorm_statistics() -> None:
+    """Activation checkpointing is exact: the same loss, gradients and running statistics
+    (the recomputation in the backward pass must not update BatchNorm a second time)."""
+    x = torch.rand(6, 3, 16, 8)
+    found = []
+    for checkpoint_activations in (False, True):
+        torch.manual_seed(0)
+        encoder = ResNet18(3, 8, checkpoint_activations)
+        for _ in range(2):  # two steps: the statistics of the first feed the second's
+            output = encoder(x).pow(2).sum()
+            output.backward()
+        found.append((output.item(), [p.grad for p in encoder.parameters()], list(encoder.buffers())))
+    (loss, grads, buffers), (loss_ck, grads_ck, buffers_ck) = found
+    assert loss == pytest.approx(loss_ck, rel=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(grads, grads_ck))
+    assert all(torch.equal(a, b) for a, b in zip(buffers, buffers_ck))
+    with pytest.raises(ValueError, match="checkpoint_activations applies to backbone 'resnet18'"):
+        make_encoder("convnet", 3, 8, checkpoint_activations=True)

@@ -442,3 +442,54 @@ def test_shared_component_projector_is_the_primary_projector() -> None:
     assert sum(p.numel() for p in model.parameters()) < sum(p.numel() for p in own.parameters())
     components = torch.rand(4, 2, 3, 32, 16)
     assert model.embed_components(components).shape == (4, 2, model.projector[-1].out_features)
+
+
+#: (channels, height, width) of each data set's full preset, and its training set size
+FULL_SHAPES = {"dominoes": ((3, 64, 32), 8000), "multiplex": ((7, 48, 48), 8000), "histology": ((3, 64, 64), 8000),
+               "multispectral": ((13, 64, 64), 8000), "eurosat_ms": ((13, 64, 64), 27000),
+               "channel_toy": ((4, 32, 32), 8000), "randbits": ((16, 28, 28), 8000)}
+
+
+@pytest.mark.parametrize("dataset", FULL_SHAPES)
+def test_every_full_preset_fits_a_16_gb_gpu(dataset: str) -> None:
+    """A full-preset training step of each data set, measured on the CPU at a small batch
+    and scaled to the full one, in bf16 as on a GPU: SpliCER and separate encoders (the
+    costliest variants) need at most 16 GB."""
+    from splicer_tutorial import runs
+
+    shape, n = FULL_SHAPES[dataset]
+    for variant in ("splicer", "separate"):
+        config = runs.train_config(dataset, "full", variant, **({"bits": shape[0] - 1} if dataset == "randbits" else {}))
+        images = torch.randint(0, 256, (4, *shape), dtype=torch.uint8)
+        masks = torch.randint(0, 2, (4, *shape[1:])) if config.mask_labels else None
+        estimate = training.estimate_memory(config, images, masks, n_images=n, bf16=True)
+        assert estimate["total"] <= 16 * 2**30, f"{dataset} {variant}: {estimate['total'] / 2**30:.1f} GB"
+        assert estimate["activations"] > estimate["parameters"]  # activations dominate: the check measures them
+
+
+def test_the_estimate_grows_with_the_batch_and_shrinks_with_checkpointing() -> None:
+    images = torch.randint(0, 256, (8, 3, 32, 16), dtype=torch.uint8)
+    config = TrainConfig(backbone="resnet18", width=8, variant="splicer", batch_size=64)
+    small = training.estimate_memory(config, images, n_images=1000, bf16=False)
+    large = training.estimate_memory(TrainConfig(**{**config.to_dict(), "batch_size": 128}), images, n_images=1000,
+                                     bf16=False)
+    assert large["activations"] == pytest.approx(2 * small["activations"])
+    assert large["parameters"] == small["parameters"] and small["data"] == 1000 * 3 * 32 * 16
+    checkpointed = training.estimate_memory(TrainConfig(**{**config.to_dict(), "checkpoint_activations": True}),
+                                            images, n_images=1000, bf16=False)
+    assert checkpointed["activations"] < small["activations"] / 2
+
+
+def test_a_run_that_does_not_fit_stops_before_training_with_what_to_change(monkeypatch) -> None:
+    monkeypatch.setattr(training, "available_memory", lambda device: 2**20)  # a 1 MB device
+    started = []
+    monkeypatch.setattr(training, "seed_everything", lambda seed: started.append(seed))
+    images = torch.randint(0, 256, (64, 3, 32, 16), dtype=torch.uint8)
+    config = TrainConfig(backbone="resnet18", width=8, epochs=1, batch_size=32)
+    with pytest.raises(MemoryError, match=r"this run needs about .* GB on cpu .* free; use "
+                                          r"checkpoint_activations=True .* or "):
+        pretrain(images, config, device="cpu", progress=False)
+    assert not started  # refused before any work
+    monkeypatch.undo()
+    _, history = pretrain(images, config, device="cpu", progress=False)
+    assert history.estimated_memory_mb > 0 and len(history.epoch_loss) == 1
