@@ -272,3 +272,6 @@ def test_expected_answer_states_the_exercise_against_the_run_it_changes(tmp_path
     assert auc == "0.310 ± 0.006 over 3 seeds, against 0.200 ± 0.006: +0.110 ± 0.006 (resolved)"
     with pytest.raises(ValueError, match="no results for 'missing'"):
         results.expected_answer("missing", "default", "probes.t.f", folder=tmp_path)
+    results.expected_answer("changed", "default", "probes.t.f", folder=tmp_path, resolved=True, positive=True)
+    with pytest.raises(ValueError, match="the text says this difference is not resolved at this scale"):
+        results.expected_answer("changed", "default", "probes.t.f", folder=tmp_path, resolved=False)
