@@ -129,6 +129,9 @@ def run(
     command: list[str] | None = None,
     allocate: str | None = None,
     return_model: bool = False,
+    checkpoint: str | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
 ):
     """Pretrain on a multi-channel data set's training variant, then probe every factor.
 
@@ -145,6 +148,8 @@ def run(
         allocate: ``None`` (the config's chunks), ``"variance"`` or ``"probe"``: size
             SpliCER's chunks by :func:`allocate` first (recorded as ``allocation``).
         return_model: also return the trained model.
+        checkpoint, checkpoint_every, resume: save the training there (every so many
+            epochs) and go on from a stopped run (:func:`splicer_tutorial.training.pretrain`).
 
     Returns a JSON-ready dict: ``config``, ``dataset``, ``reference``, ``mode``, ``seed``,
     provenance, ``wall_s``, ``history``, ``probes`` and ``naive_probes`` (``{variant:
@@ -174,7 +179,8 @@ def run(
         model, history = untrained(config, train.images.shape[1])
     else:
         model, history = pretrain(train.images, config, probe_labels=dict(train.factors), device=device,
-                                  progress=progress, masks=train.masks if config.mask_labels else None)
+                                  progress=progress, masks=train.masks if config.mask_labels else None,
+                                  checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume)
     evaluation = probes_module.evaluate(model.encoder, data, factors=spec.factors, knn=False, device=device,
                                         test_sets=(spec.test_set,))
     if missing:

@@ -56,7 +56,8 @@ VARIANT_OPTIONS: dict[str, tuple[str, ...]] = {
 }
 #: ``run`` options that only some data sets use: option -> those data sets
 DATASET_OPTIONS: dict[str, tuple[str, ...]] = {
-    **dict.fromkeys(("temperature", "backbone", "width", "crop_scale", *VARIANT_OPTIONS), SSL_DATASETS),
+    **dict.fromkeys(("temperature", "backbone", "width", "crop_scale", "checkpoint", "checkpoint_every", "resume",
+                     *VARIANT_OPTIONS), SSL_DATASETS),
     **dict.fromkeys(("curve_every", "sections", "fill", "per_class", "resolution", "source"), ("dominoes",)),
     "bits": ("randbits",),
     # channel groups: the multi-channel sets but histology, whose components are its masks
@@ -159,6 +160,12 @@ def _parser() -> argparse.ArgumentParser:
                           "sets give at most 800 train and 200 test per class)")
     run.add_argument("--resolution", choices=("half", "full"), default=None,
                      help="dominoes: half (3x32x16, fast mode) or full (3x64x32, full mode) resolution")
+    run.add_argument("--checkpoint", default=None, metavar="PATH",
+                     help="save the trained model there (.pt); a finished run found there is loaded instead")
+    run.add_argument("--checkpoint-every", type=_positive, default=None, metavar="N",
+                     help="also save the training state there every N epochs, for jobs that may be stopped")
+    run.add_argument("--resume", action="store_true",
+                     help="go on from the stopped run saved at --checkpoint; it ends as an uninterrupted run would")
     run.add_argument("--threads", type=_positive, default=None,
                      help="CPU threads for torch (default: torch's choice); results on a CPU depend on it")
     run.add_argument("--device", default=None, help="cpu, cuda, ... (default: a GPU if present)")
@@ -417,6 +424,10 @@ def check_run(args: argparse.Namespace) -> None:
     if args.joint_pass and args.fill == "crop":
         raise ValueError("--joint-pass encodes components of the images' shape in one pass with the views, and "
                          "--fill crop makes smaller ones, so it would do nothing; drop one of them.")
+    if (args.checkpoint_every is not None or args.resume) and args.checkpoint is None:
+        raise ValueError("--checkpoint-every and --resume need --checkpoint PATH (where the training is saved).")
+    if args.checkpoint is not None and args.reference == "random_init":
+        raise ValueError("--reference random_init trains nothing, so there is nothing to checkpoint; drop --checkpoint.")
     if args.allocate is not None and args.chunk_sizes is not None:
         raise ValueError("--allocate computes the chunk sizes; leave --chunk-sizes out.")
 
@@ -456,6 +467,8 @@ def _run(args: argparse.Namespace, argv: list[str]) -> dict:
         options["curve_every"] = args.curve_every
     if args.allocate is not None:
         options["allocate"] = args.allocate
+    if args.checkpoint is not None:
+        options.update(checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, resume=args.resume)
     return runs.run(args.dataset, config, args.mode, reference=args.reference, device=args.device,
                     command=["python", "-m", "splicer_tutorial", *argv], **options)
 

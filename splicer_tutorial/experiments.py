@@ -224,6 +224,9 @@ def run_dominoes(
     return_model: bool = False,
     test_sets: tuple[str, ...] | None = None,
     chunks: bool = True,
+    checkpoint: str | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
 ):
     """Pretrain on correlated training dominoes, then probe every variant.
 
@@ -241,6 +244,8 @@ def run_dominoes(
         test_sets: probe only these test sets (default: all); e.g.
             ``("mnist_randomised", "cifar_randomised")`` for the two numbers that measure
             suppression, at a third of the probing time.
+        checkpoint, checkpoint_every, resume: save the training there (every so many
+            epochs) and go on from a stopped run (:func:`splicer_tutorial.training.pretrain`).
         chunks: for a trained run, also probe each chunk of the projected embedding
             (:func:`chunk_probes`; K chunks for the component variants, 2 for the baseline),
             stored as ``chunk_probes``.
@@ -273,6 +278,9 @@ def run_dominoes(
             progress=progress,
             callback=callback,
             callback_every=curve_every or 1,
+            checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every,
+            resume=resume,
         )
     evaluation = probes_module.evaluate(model.encoder, data, knn=knn, device=device, test_sets=test_sets)
     if chunks and reference is None and "mnist_randomised" in data["test"]:

@@ -35,6 +35,10 @@ from . import results as results_module
 from .training import TrainConfig, pretrain, untrained
 
 
+#: The run options of every SSL family that save and resume training (:func:`splicer_tutorial.training.pretrain`).
+CHECKPOINTING = ("checkpoint", "checkpoint_every", "resume")
+
+
 @dataclass(frozen=True)
 class Family:
     """One data set, as the run path sees it.
@@ -110,7 +114,7 @@ def _channel_family(name: str) -> Family:
     return Family(
         name=name, presets=presets, train_config=train_config, load=load, run=run_it,
         data_options=("correlation", *(("masks",) if name == "histology" else ())),
-        run_options=("missing", "allocate"),
+        run_options=("missing", "allocate", *CHECKPOINTING),
         references=f"random_init or only:<channels of {'+'.join(spec.channels)}>",
         check_reference=lambda reference: channels.parse_reference(spec, reference),
     )
@@ -156,7 +160,8 @@ def _randbits_load(mode: str, seed: int, bits: int | None = None, **options: Any
     return randbits.load_randbits(bits, seed=seed, **settings), {}
 
 
-def _randbits_run(config, mode, data, reference, device, progress, command, return_model, knn: bool = True):
+def _randbits_run(config, mode, data, reference, device, progress, command, return_model, knn: bool = True,
+                  **checkpointing: Any):
     """Pretrain on RandBits' images, then probe the digit (linear, and kNN with ``knn``)."""
     start = time.perf_counter()
     train = data["train"]["randbits"]
@@ -165,7 +170,7 @@ def _randbits_run(config, mode, data, reference, device, progress, command, retu
         model.to(device)
     else:
         model, history = pretrain(train.images, config, probe_labels={"digit": train.digit}, device=device,
-                                  progress=progress)
+                                  progress=progress, **checkpointing)
     evaluation = probes_module.evaluate(model.encoder, data, factors=randbits.FACTORS, knn=knn, device=device)
     evaluation.pop("naive_probes", None)  # needs a "correlated" variant; RandBits has none
     result = results_module.record(
@@ -225,7 +230,7 @@ FAMILIES: dict[str, Family] = {
     "dominoes": Family(
         name="dominoes", presets=experiments.PRESETS, train_config=_dominoes_config, load=_dominoes_load,
         run=_dominoes_run, data_options=("correlation", "max_per_class", "downsample", "source_split"),
-        run_options=("knn", "curve_every", "test_sets", "chunks"),
+        run_options=("knn", "curve_every", "test_sets", "chunks", *CHECKPOINTING),
         references="random_init, only:object (cifar_only) or only:digit (mnist_only)",
         check_reference=experiments.parse_reference,
     ),
@@ -237,7 +242,7 @@ FAMILIES: dict[str, Family] = {
     "randbits": Family(
         name="randbits", presets={m: {"data": p["data"], "train": p["train"]} for m, p in randbits.PRESETS.items()},
         train_config=_randbits_config, load=_randbits_load, run=_randbits_run,
-        data_options=("bits", "n_train", "n_test", "size"), run_options=("knn",),
+        data_options=("bits", "n_train", "n_test", "size"), run_options=("knn", *CHECKPOINTING),
         references="random_init", check_reference=_randbits_reference,
     ),
     **{name: _channel_family(name) for name in channels.NAMES},

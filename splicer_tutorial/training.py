@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import random
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -165,8 +166,6 @@ class History:
 
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and PyTorch's generators (kornia draws from PyTorch's)."""
-    import random
-
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -378,6 +377,8 @@ def pretrain(
     callback: Callable[[SSLModel], dict] | None = None,
     callback_every: int = 1,
     masks: torch.Tensor | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
 ) -> tuple[SSLModel, History]:
     """Pretrain a model on ``images`` (N, C, H, W) uint8 and return ``(model, history)``.
 
@@ -386,8 +387,13 @@ def pretrain(
         config: the run; ``TrainConfig()`` when left out.
         probe_labels: optional ``{factor: labels (N,)}``; an online linear probe per factor
             is trained on detached features and its accuracy recorded each epoch.
-        checkpoint: a ``.pt`` path; when it exists and holds a run of the same config,
-            it is loaded instead of training; otherwise the run is saved there.
+        checkpoint: a ``.pt`` path; when it exists and holds a finished run of the same
+            config, it is loaded instead of training; otherwise the run is saved there.
+        checkpoint_every: also save the training state there every this many epochs
+            (weights, optimiser, schedule, online probes, history and random state), for
+            jobs that may be stopped.
+        resume: go on from a stopped run's checkpoint: the run then ends exactly as an
+            uninterrupted one would. Without it such a checkpoint is an error.
         device: ``None`` or ``"auto"`` chooses a GPU when there is one.
         progress: show a progress bar.
         callback: called with the model (in eval mode) before training and after every
@@ -402,9 +408,19 @@ def pretrain(
     images = _as_uint8_images(images)
     masks = _check_masks(masks, images, config)
     device = config_module.resolve_device(device)
+    if checkpoint_every is not None and (checkpoint is None or checkpoint_every < 1):
+        raise ValueError(f"checkpoint_every={checkpoint_every!r} needs checkpoint= (a .pt path) and a value >= 1.")
+    stopped = None
     if checkpoint is not None and Path(checkpoint).exists():
-        model, history = load_checkpoint(checkpoint, expected=config, in_channels=images.shape[1])
-        return model.to(device), history
+        saved = torch.load(Path(checkpoint), map_location="cpu", weights_only=False)
+        if saved.get("training") is None:  # a finished run
+            model, history = load_checkpoint(checkpoint, expected=config, in_channels=images.shape[1])
+            return model.to(device), history
+        if not resume:
+            raise ValueError(f"checkpoint {checkpoint} holds a run stopped after epoch {saved['training']['epoch']}; "
+                             "pass resume=True (run --resume) to go on from there, or delete it.")
+        _check_saved_config(checkpoint, saved, config)
+        stopped = saved
 
     estimate = None
     if config.backbone == "resnet18" or device.type == "cuda":  # the small ConvNet on a CPU always fits
@@ -448,10 +464,16 @@ def pretrain(
             model.train()
             callback_s += time.perf_counter() - began
 
+    first_epoch = 0
+    if stopped is not None:  # go on where the stopped run was, in the state it was in
+        first_epoch, earlier_s = _restore(stopped, model, optimiser, schedule, probes, probe_optimiser, history)
+        callback_s -= earlier_s  # the time trained before the stop counts in wall_s
     start = time.perf_counter()
-    call_back(0)
+    if stopped is None:
+        call_back(0)
     model.train()
-    bar = tqdm(range(config.epochs), desc=f"{config.method}/{config.variant}", disable=not progress)
+    bar = tqdm(range(first_epoch, config.epochs), desc=f"{config.method}/{config.variant}", disable=not progress,
+               initial=first_epoch, total=config.epochs)
     for epoch in bar:
         epoch_start = time.perf_counter()
         order = torch.randperm(n, device=device)
@@ -489,6 +511,12 @@ def pretrain(
         history.epoch_s.append(time.perf_counter() - epoch_start)
         if (epoch + 1) % callback_every == 0 or epoch + 1 == config.epochs:
             call_back(epoch + 1)
+        if checkpoint_every and (epoch + 1) % checkpoint_every == 0 and epoch + 1 < config.epochs:
+            history.wall_s = time.perf_counter() - start - callback_s
+            save_checkpoint(checkpoint, model, config, history, training={
+                "epoch": epoch + 1, "optimiser": optimiser.state_dict(), "schedule": schedule.state_dict(),
+                "probes": probes.state_dict(), "probe_optimiser": probe_optimiser.state_dict() if probe_optimiser else None,
+                "random": _random_state()})
     history.wall_s = time.perf_counter() - start - callback_s
     history.images_per_s = config.epochs * steps_per_epoch * batch_size / history.wall_s
     if device.type == "cuda":
@@ -508,16 +536,54 @@ def _online_probes(dim: int, labels: dict | None, n: int, device: torch.device) 
     return heads.to(device)
 
 
-def save_checkpoint(path: str | Path, model: SSLModel, config: TrainConfig, history: History) -> None:
+def save_checkpoint(path: str | Path, model: SSLModel, config: TrainConfig, history: History,
+                    training: dict | None = None) -> None:
     """Save the weights, the config and the history to ``path``, atomically
-    (:func:`splicer_tutorial.files.write_atomically`)."""
+    (:func:`splicer_tutorial.files.write_atomically`); ``training``: the state of a run
+    stopped midway (epoch, optimiser, schedule, online probes, random state), for
+    ``pretrain(resume=True)``; ``None`` for a finished run."""
     state = {
         "config": config.to_dict(),
         "in_channels": _in_channels(model),
         "model": model.state_dict(),
         "history": history.to_dict(),
+        "training": training,
     }
     write_atomically(path, lambda temporary: torch.save(state, temporary))
+
+
+def _random_state() -> dict:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def _check_saved_config(path, saved: dict, config: TrainConfig) -> None:
+    """A one-line error when a checkpoint holds another run than ``config``."""
+    before, now = TrainConfig(**saved["config"]).to_dict(), config.to_dict()  # fields added since: defaults
+    if before != now:
+        differ = {k: (v, now[k]) for k, v in before.items() if v != now[k]}
+        raise ValueError(f"checkpoint {path} holds a different run (saved vs asked: {json.dumps(differ, default=str)}); "
+                         "delete it or pass another checkpoint path.")
+
+
+def _restore(saved: dict, model, optimiser, schedule, probes, probe_optimiser, history: History) -> tuple[int, float]:
+    """Put a stopped run's state back; returns the epoch to go on from and the seconds trained."""
+    training = saved["training"]
+    model.load_state_dict(saved["model"])
+    optimiser.load_state_dict(training["optimiser"])
+    schedule.load_state_dict(training["schedule"])
+    probes.load_state_dict(training["probes"])
+    if probe_optimiser is not None:
+        probe_optimiser.load_state_dict(training["probe_optimiser"])
+    for name, value in saved["history"].items():
+        setattr(history, name, value)
+    state = training["random"]
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if state["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    return training["epoch"], float(saved["history"]["wall_s"])
 
 
 def _in_channels(model: SSLModel) -> int:
@@ -531,12 +597,8 @@ def load_checkpoint(
     """Load a run saved by :func:`save_checkpoint`; with ``expected``, insist on the same config."""
     state = torch.load(Path(path), map_location="cpu", weights_only=False)
     config = TrainConfig(**state["config"])
-    if expected is not None and config.to_dict() != expected.to_dict():
-        differ = {k: (v, expected.to_dict()[k]) for k, v in config.to_dict().items() if v != expected.to_dict()[k]}
-        raise ValueError(
-            f"checkpoint {path} holds a different run (saved vs asked: {json.dumps(differ, default=str)}); "
-            "delete it or pass another checkpoint path."
-        )
+    if expected is not None:
+        _check_saved_config(path, state, expected)
     saved_channels = state.get("in_channels", in_channels)
     if saved_channels != in_channels:
         raise ValueError(

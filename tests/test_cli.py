@@ -384,3 +384,16 @@ def test_a_run_too_big_for_the_device_is_one_line_before_any_training(tiny_prese
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and not out.exists() and len(err) == 1
     assert err[0].startswith("python -m splicer_tutorial run: error: this run needs about ") and "GB" in err[0]
+
+
+def test_run_saves_its_training_and_a_rerun_loads_it(tiny_presets, tmp_path, capsys) -> None:
+    checkpoint = tmp_path / "run.pt"
+    argv = ["run", "--epochs", "2", "--no-knn", "--checkpoint", str(checkpoint), "--checkpoint-every", "1", "--seed", "1"]
+    assert cli.main([*argv, "--out", str(tmp_path / "a.json")]) == 0
+    assert checkpoint.exists()
+    assert cli.main([*argv, "--out", str(tmp_path / "b.json")]) == 0  # finished: loaded, not trained again
+    first, second = (json.loads((tmp_path / name).read_text()) for name in ("a.json", "b.json"))
+    assert first["probes"] == second["probes"] and first["history"]["loss"] == second["history"]["loss"]
+    capsys.readouterr()
+    assert cli.main(["run", "--resume", "--out", str(tmp_path / "c.json")]) == 1
+    assert "--checkpoint-every and --resume need --checkpoint PATH" in capsys.readouterr().err

@@ -493,3 +493,38 @@ def test_a_run_that_does_not_fit_stops_before_training_with_what_to_change(monke
     monkeypatch.undo()
     _, history = pretrain(images, config, device="cpu", progress=False)
     assert history.estimated_memory_mb > 0 and len(history.epoch_loss) == 1
+
+
+def test_a_run_stopped_midway_and_resumed_ends_as_an_uninterrupted_one(tmp_path, monkeypatch) -> None:
+    images = torch.randint(0, 256, (96, 3, 16, 8), dtype=torch.uint8)
+    labels = {"digit": torch.arange(96) % 10}
+    config = TrainConfig(width=4, epochs=3, batch_size=32, variant="splicer", seed=3)
+    whole, whole_history = pretrain(images, config, probe_labels=labels, device="cpu", progress=False)
+
+    path = tmp_path / "run.pt"
+    save = training.save_checkpoint
+
+    def killed_after_epoch_2(*args, training=None, **kwargs):
+        save(*args, training=training, **kwargs)
+        if training is not None and training["epoch"] == 2:
+            raise KeyboardInterrupt  # the job is stopped right after its second checkpoint
+
+    monkeypatch.setattr(training, "save_checkpoint", killed_after_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(images, config, probe_labels=labels, checkpoint=path, checkpoint_every=1, device="cpu",
+                 progress=False)
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="stopped after epoch 2; pass resume=True"):
+        pretrain(images, config, probe_labels=labels, checkpoint=path, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="holds a different run"):
+        pretrain(images, TrainConfig(**{**config.to_dict(), "lr": 1e-2}), checkpoint=path, resume=True,
+                 device="cpu", progress=False)
+    resumed, history = pretrain(images, config, probe_labels=labels, checkpoint=path, checkpoint_every=1,
+                                resume=True, device="cpu", progress=False)
+    assert history.loss == whole_history.loss and history.online_probe == whole_history.online_probe
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    again, _ = pretrain(images, config, checkpoint=path, device="cpu", progress=False)  # finished: loaded
+    assert all(torch.equal(a, b) for a, b in zip(whole.state_dict().values(), again.state_dict().values()))
+    with pytest.raises(ValueError, match="checkpoint_every=1 needs checkpoint="):
+        pretrain(images, config, checkpoint_every=1, device="cpu", progress=False)
