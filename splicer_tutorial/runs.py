@@ -54,7 +54,6 @@ class Family:
             **run options) -> result`` (or ``(result, model)``).
         data_options: the keyword arguments ``load`` takes beside mode and seed.
         run_options: the keyword arguments ``run`` takes beside the common ones.
-        references: in words, the references the family offers (for error messages).
         check_reference: raises a one-line ``ValueError`` for a reference it does not offer.
         config_holds_data: the config's settings say how the data is made, and ``run``
             loads it from them (the supervised classifier, whose settings hold its data's).
@@ -67,7 +66,6 @@ class Family:
     run: Callable[..., Any]
     data_options: tuple[str, ...]
     run_options: tuple[str, ...]
-    references: str
     check_reference: Callable[[str | None], Any]
     config_holds_data: bool = False
 
@@ -115,7 +113,6 @@ def _channel_family(name: str) -> Family:
         name=name, presets=presets, train_config=train_config, load=load, run=run_it,
         data_options=("correlation", *(("masks",) if name == "histology" else ())),
         run_options=("missing", "allocate", *CHECKPOINTING),
-        references=f"random_init or only:<channels of {'+'.join(spec.channels)}>",
         check_reference=lambda reference: channels.parse_reference(spec, reference),
     )
 
@@ -231,19 +228,18 @@ FAMILIES: dict[str, Family] = {
         name="dominoes", presets=experiments.PRESETS, train_config=_dominoes_config, load=_dominoes_load,
         run=_dominoes_run, data_options=("correlation", "max_per_class", "downsample", "source_split"),
         run_options=("knn", "curve_every", "test_sets", "chunks", *CHECKPOINTING),
-        references="random_init, only:object (cifar_only) or only:digit (mnist_only)",
         check_reference=experiments.parse_reference,
     ),
     "binary_dominoes": Family(
         name="binary_dominoes", presets=supervised.PRESETS, train_config=_supervised_config, load=_supervised_load,
-        run=_supervised_run, data_options=(), run_options=(), references="none",
+        run=_supervised_run, data_options=(), run_options=(),
         check_reference=_no_reference, config_holds_data=True,
     ),
     "randbits": Family(
         name="randbits", presets={m: {"data": p["data"], "train": p["train"]} for m, p in randbits.PRESETS.items()},
         train_config=_randbits_config, load=_randbits_load, run=_randbits_run,
         data_options=("bits", "n_train", "n_test", "size"), run_options=("knn", *CHECKPOINTING),
-        references="random_init", check_reference=_randbits_reference,
+        check_reference=_randbits_reference,
     ),
     **{name: _channel_family(name) for name in channels.NAMES},
 }
