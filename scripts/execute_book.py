@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     notebooks = sorted((root / "book").glob("*.ipynb"), reverse=True)  # later chapters are the longer ones
     cache_path = root / "_build" / ".jupyter_cache"
     cache_path.parent.mkdir(parents=True, exist_ok=True)
-    get_cache(str(cache_path))  # made once here, not by two workers at once
+    get_cache(str(cache_path)).list_cache_records()  # the database made here, not by two workers at once
     start, failed = time.perf_counter(), 0
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = {pool.submit(execute, path, cache_path): path for path in notebooks}
