@@ -14,7 +14,7 @@
   RequireJS's default base is the page's folder. :func:`set_requirejs_base` points it at
   ``_static/widgets/`` on every page that loads RequireJS.
 * Slide-ready figures: :data:`FIGURE_DOWNLOADS` puts "Download: SVG PNG" under every figure
-  a notebook drew. The chapters draw SVG (:func:`splicer_tutorial.plots.use_book_style`);
+  a notebook drew, widgets' figures included (drawn later, watched for). The chapters draw SVG (:func:`splicer_tutorial.plots.use_book_style`);
   the PNG is made in the browser from it, at twice its size on a white ground
   (``window.figureToPng(img)``, a promise of a ``data:`` URL).
 """
@@ -126,8 +126,13 @@ FIGURE_DOWNLOADS = """(function () {
       img.insertAdjacentElement("afterend", bar);
     });
   }
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", addDownloads);
-  else addDownloads();
+  function start() {
+    addDownloads();
+    // widgets draw their figures after the page has loaded, and again on every change
+    new MutationObserver(addDownloads).observe(document.body, {childList: true, subtree: true});
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
 })();"""
 
 

@@ -159,7 +159,7 @@ def test_page_renders_cleanly(browser, server, page):
     has_widgets = browser.execute_script(f"return document.querySelectorAll('{WIDGET_VIEW}').length")
     undrawn = _poll(browser, _UNDRAWN_WIDGETS, lambda views: not views, timeout=30)
     errors = browser.execute_script(_ERROR_OUTPUTS)
-    no_downloads = browser.execute_script(_FIGURES_WITHOUT_DOWNLOADS)
+    no_downloads = _poll(browser, _FIGURES_WITHOUT_DOWNLOADS, lambda srcs: not srcs, timeout=10)
     as_png = browser.execute_async_script(_FIRST_SVG_AS_PNG)
     logs = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     browser.save_screenshot(str(SCREENSHOTS / (page.replace("/", "__").removesuffix(".html") + ".png")))
@@ -168,7 +168,7 @@ def test_page_renders_cleanly(browser, server, page):
     assert not broken, f"{page}: images that did not load: {broken}"
     assert not errors, f"{page}: notebook outputs with an error or traceback: {errors}"
     assert not undrawn, f"{page}: {len(undrawn)} of {has_widgets} widgets were not drawn: {undrawn}"
-    assert not no_downloads, f"{page}: figures without their SVG/PNG download links: {no_downloads}"
+    assert not no_downloads, f"{page}: figures without their SVG/PNG download links: {[s[:80] for s in no_downloads]}"
     assert as_png == "no svg" or (as_png.startswith("data:image/png;base64,") and int(as_png.split(":")[-1]) > 1000), \
         f"{page}: a figure's PNG could not be made from its SVG: {as_png}"
 
