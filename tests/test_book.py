@@ -152,3 +152,13 @@ def test_the_book_executes_two_notebooks_at_a_time_into_the_builds_cache(tmp_pat
         cache.match_cache_notebook(nbformat.read(tmp_path / "book" / "b_bad.ipynb", as_version=4))
     again = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert "cached   book/a_good.ipynb" in again.stdout  # an unchanged notebook does not run again
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_cell_has_an_id(path):
+    """nbformat 4.5 cells carry ids; a cell added without one makes every tool warn."""
+    import nbformat
+
+    cells = json.loads(path.read_text())["cells"]  # as committed: nbformat.read would add the ids itself
+    assert all("id" in cell for cell in cells), f"{path.name}: cells {[i for i, c in enumerate(cells) if 'id' not in c]}"
+    nbformat.validate(nbformat.read(path, as_version=4))
