@@ -59,7 +59,7 @@ DATASET_OPTIONS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("temperature", "backbone", "width", "crop_scale", "checkpoint", "checkpoint_every", "resume",
                      *VARIANT_OPTIONS), SSL_DATASETS),
     **dict.fromkeys(("curve_every", "sections", "fill", "per_class", "resolution", "source"), ("dominoes",)),
-    "bits": ("randbits",),
+    **dict.fromkeys(("bits", "zero_bits"), ("randbits",)),
     # channel groups: the multi-channel sets but histology, whose components are its masks
     **dict.fromkeys(("groups", "allocate"), tuple(name for name in channels.NAMES if channels.get(name).groups)),
     **dict.fromkeys(("masks", "no_background"), ("histology",)),
@@ -170,6 +170,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="CPU threads for torch (default: torch's choice); results on a CPU depend on it")
     run.add_argument("--device", default=None, help="cpu, cuda, ... (default: a GPU if present)")
     run.add_argument("--no-knn", action="store_true", help="skip the kNN probe")
+    run.add_argument("--zero-bits", action="store_true",
+                     help="randbits: also probe the digit with the bit planes set to zero (test set bits_zeroed)")
     run.add_argument("--out", required=True, help="the JSON file to write")
 
     many = commands.add_parser("sweep", help="many runs from a plan, skipping those already done")
@@ -442,7 +444,7 @@ def _check_reference(args: argparse.Namespace) -> None:
 
 #: ``run`` options that shape the data, by their name in :mod:`splicer_tutorial.runs`
 DATA_OPTIONS = {"correlation": "correlation", "per_class": "max_per_class", "source": "source_split",
-                "bits": "bits", "masks": "masks"}
+                "bits": "bits", "masks": "masks", "zero_bits": "zeroed"}
 
 
 def _run(args: argparse.Namespace, argv: list[str]) -> dict:
@@ -458,7 +460,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> dict:
         extra = {"bits": args.bits} if args.dataset == "randbits" else {"masks": args.masks} if args.masks else {}
         config = runs.train_config(args.dataset, args.mode, overrides.pop("variant"), **extra, **overrides)
     options = {name: getattr(args, flag) for flag, name in DATA_OPTIONS.items()
-               if getattr(args, flag) is not None and name in runs.family(args.dataset).data_options}
+               if getattr(args, flag) not in (None, False) and name in runs.family(args.dataset).data_options}
     if args.resolution is not None:
         options["downsample"] = {"full": 1, "half": 2}[args.resolution]
     if args.no_knn:

@@ -261,7 +261,12 @@ def _exercises() -> list[str]:
         line("dominoes-simclr-splicer-no_primary", "--method simclr --variant splicer --no-primary --no-knn"),
         line("dominoes-e4-simclr-splicer-left_right", "--method simclr --variant splicer --epochs 4 --sections 1x2 "
                                                       "--no-knn"),
-        # chapter 4: a hotter loss at every bit count; chapter 9: the split without the primary term
+        # chapter 4: the digit probed with the bits zeroed, trained and untrained; a hotter loss at every bit
+        # count; chapter 9: the split without the primary term
+        line(f"randbits-b{max(bits)}-t0.1-zeroed", f"--dataset randbits --bits {max(bits)} --temperature 0.1 "
+                                                    "--zero-bits --no-knn"),
+        line(f"randbits-b{max(bits)}-random_init-zeroed", f"--dataset randbits --bits {max(bits)} --temperature 0.05 "
+                                                           "--reference random_init --zero-bits --no-knn"),
         *(line(f"randbits-b{b}-t0.5", f"--dataset randbits --bits {b} --temperature 0.5") for b in bits),
         line("randbits-b8-t0.2-splicer-no_primary", "--dataset randbits --bits 8 --temperature 0.2 --variant splicer "
                                                     "--no-primary --no-knn"),

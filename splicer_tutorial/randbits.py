@@ -50,6 +50,7 @@ __all__ = [
     "collect",
     "split_indices",
     "channel_split",
+    "zero_bits",
     "FIXED",
 ]
 
@@ -211,21 +212,36 @@ def _largest_remainder(counts: np.ndarray, total: int, cap: np.ndarray | None = 
     return share
 
 
+def zero_bits(dataset: RandBitsSet) -> RandBitsSet:
+    """The same digits with every bit plane set to zero (images (N, 1 + n_bits, H, W), the
+    planes 1.. all 0). ``bits`` keeps the code the images held; an encoder trained on
+    RandBits can then be probed on its digit channel alone."""
+    images = dataset.images.clone()
+    images[:, 1:] = 0
+    return RandBitsSet(images, dataset.digit, dataset.bits, dataset.name.replace("randbits", "bits_zeroed"))
+
+
 def load_randbits(
-    n_bits: int, n_train: int = 8000, n_test: int = 2000, seed: int = 0, size: int = 28
+    n_bits: int, n_train: int = 8000, n_test: int = 2000, seed: int = 0, size: int = 28, zeroed: bool = False
 ) -> dict[str, dict[str, RandBitsSet]]:
     """RandBits built from the shipped MNIST test set (10,000 digits).
 
     A seeded, class-stratified split gives ``n_train`` training and ``n_test`` test
     digits with no digit in both. Returns ``{"train": {"randbits": set},
-    "test": {"randbits": set}}``, the layout :func:`splicer_tutorial.probes.evaluate` reads.
+    "test": {"randbits": set}}``, the layout :func:`splicer_tutorial.probes.evaluate` reads;
+    with ``zeroed`` each split also holds ``"bits_zeroed"``, the same digits with the bit
+    planes set to zero (:func:`zero_bits`), a second test set for the probes.
     """
     images, labels = datasets.load_mnist("test")
     train, test = split_indices(labels, n_train, n_test, seed)
-    return {
+    data = {
         split: {"randbits": make_randbits(images[index], labels[index], n_bits, size, name=f"{split}/randbits")}
         for split, index in (("train", train), ("test", test))
     }
+    if zeroed:
+        for sets in data.values():
+            sets["bits_zeroed"] = zero_bits(sets["randbits"])
+    return data
 
 
 # ----------------------------------------------------------------------- experiments

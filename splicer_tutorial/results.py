@@ -283,25 +283,26 @@ def seeded_probes(files: Mapping[str, str], factors: Sequence[str], test_set: st
 
 def expected_answer(run: str, against: str, path: str, folder: str | Path | None = None,
                     scale: float = 100, unit: str = "%", digits: int = 1, resolved: bool | None = None,
-                    positive: bool | None = None) -> str:
+                    positive: bool | None = None, against_path: str | None = None) -> str:
     """The answer of a "predict, then run" exercise as the seeded results give it.
 
     ``run`` is the exercise's run and ``against`` the run it changes, both result names
     under ``fast/`` (the ``exercises`` and ``fast`` plans); ``path`` the dotted number to
-    read (:func:`values`). Returns e.g. ``"31.2 ± 0.9 % over 5 seeds, against 29.0 ± 0.7 %:
+    read (:func:`values`), in ``against`` at ``against_path`` when that differs (e.g. the
+    same probe on another test set). Returns e.g. ``"31.2 ± 0.9 % over 5 seeds, against 29.0 ± 0.7 %:
     +2.2 ± 1.1 points (not resolved at this scale)"``; a one-line error names a run with no
     results. ``resolved`` (and ``positive``): the verdict the solution's text states,
     insisted on (:meth:`Comparison.check`), so that text and results cannot drift apart.
     """
     folder = Path(folder) if folder is not None else results_dir()
     measured = {}
-    for name in (run, against):
+    for key, name, dotted in (("run", run, path), ("against", against, against_path or path)):
         runs = seeded(f"fast/{name}-s*.json", folder).get(name)
         if not runs:
             raise ValueError(f"no results for {name!r} in {folder / 'fast'}; run its plan "
                              "(python -m splicer_tutorial sweep --plan exercises) or fetch the results.")
-        measured[name] = values(runs, path)
-    ours, theirs = measured[run], measured[against]
+        measured[key] = values(runs, dotted)
+    ours, theirs = measured["run"], measured["against"]
     if resolved is not None:
         compare(ours, theirs).check(resolved, positive)
     points = " points" if unit == "%" else ""

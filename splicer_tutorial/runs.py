@@ -238,7 +238,7 @@ FAMILIES: dict[str, Family] = {
     "randbits": Family(
         name="randbits", presets={m: {"data": p["data"], "train": p["train"]} for m, p in randbits.PRESETS.items()},
         train_config=_randbits_config, load=_randbits_load, run=_randbits_run,
-        data_options=("bits", "n_train", "n_test", "size"), run_options=("knn", *CHECKPOINTING),
+        data_options=("bits", "n_train", "n_test", "size", "zeroed"), run_options=("knn", *CHECKPOINTING),
         check_reference=_randbits_reference,
     ),
     **{name: _channel_family(name) for name in channels.NAMES},

@@ -180,6 +180,7 @@ def test_run_end_to_end_writes_json(capsys, tmp_path, shipped_dir, tiny_presets)
     "argv, named",
     [
         (["--bits", "5"], "--bits only applies to --dataset randbits"),
+        (["--zero-bits"], "--zero-bits only applies to --dataset randbits"),
         (["--reference", "cifar_only", "--dataset", "randbits", "--bits", "2"],
          "--reference cifar_only does not apply to --dataset randbits"),
         (["--reference", "cifar_only", "--dataset", "channel_toy"], "reference is 'cifar_only'; use None, 'random_init'"),
@@ -397,3 +398,19 @@ def test_run_saves_its_training_and_a_rerun_loads_it(tiny_presets, tmp_path, cap
     capsys.readouterr()
     assert cli.main(["run", "--resume", "--out", str(tmp_path / "c.json")]) == 1
     assert "--checkpoint-every and --resume need --checkpoint PATH" in capsys.readouterr().err
+
+
+def test_randbits_zero_bits_adds_the_zeroed_test_set(tmp_path, shipped_dir, monkeypatch, capsys) -> None:
+    from splicer_tutorial import randbits
+
+    tiny = {"data": {"n_train": 64, "n_test": 40, "size": 8},
+            "train": {"backbone": "convnet", "width": 4, "epochs": 1, "batch_size": 32, "lr": 1e-3}}
+    monkeypatch.setitem(randbits.PRESETS, "fast", tiny)
+    out = tmp_path / "r.json"
+    assert cli.main(["run", "--dataset", "randbits", "--bits", "3", "--zero-bits", "--no-knn", "--mode", "fast",
+                     "--out", str(out)]) == 0
+    saved = json.loads(out.read_text())
+    assert sorted(saved["probes"]) == ["bits_zeroed", "randbits"] and "--zero-bits" in saved["command"]
+    assert cli.main(["run", "--dataset", "randbits", "--bits", "3", "--no-knn", "--mode", "fast",
+                     "--out", str(out)]) == 0
+    assert sorted(json.loads(out.read_text())["probes"]) == ["randbits"]

@@ -113,6 +113,20 @@ def test_load_randbits_split_is_disjoint(shipped_dir: Path) -> None:
     assert torch.equal(small["train"]["randbits"].digit, load_randbits(0, 100, 50, seed=0)["train"]["randbits"].digit)
 
 
+def test_zero_bits_blanks_the_planes_and_keeps_the_digit_and_the_code(shipped_dir: Path) -> None:
+    ds = make_randbits(*synthetic(20), n_bits=5, size=14)
+    blank = randbits.zero_bits(ds)
+    assert blank.images.shape == ds.images.shape and blank.images[:, 1:].eq(0).all()
+    assert torch.equal(blank.images[:, 0], ds.images[:, 0]) and torch.equal(blank.bits, ds.bits)
+    assert ds.images[:, 1:].any(), "the original is left as it was"
+    data = load_randbits(5, n_train=100, n_test=50, seed=0, size=14, zeroed=True)
+    for split in ("train", "test"):
+        sets = data[split]
+        assert sorted(sets) == ["bits_zeroed", "randbits"] and sets["bits_zeroed"].name == f"{split}/bits_zeroed"
+        assert torch.equal(sets["bits_zeroed"].digit, sets["randbits"].digit)
+    assert list(load_randbits(5, n_train=100, n_test=50, seed=0, size=14)["train"]) == ["randbits"]
+
+
 def tiny_run_setup(monkeypatch: pytest.MonkeyPatch, n_bits: int = 4) -> dict:
     """A tiny fast preset, and 64 training / 40 test synthetic RandBits images at 8x8."""
     tiny = {

@@ -275,3 +275,6 @@ def test_expected_answer_states_the_exercise_against_the_run_it_changes(tmp_path
     results.expected_answer("changed", "default", "probes.t.f", folder=tmp_path, resolved=True, positive=True)
     with pytest.raises(ValueError, match="the text says this difference is not resolved at this scale"):
         results.expected_answer("changed", "default", "probes.t.f", folder=tmp_path, resolved=False)
+    # the same run on another test set: the changed run's own "t" probe is read as the other side
+    itself = results.expected_answer("changed", "changed", "probes.t.f", folder=tmp_path, against_path="probes.t.f")
+    assert itself.endswith("+0.0 ± 0.0 points (not resolved at this scale)")
