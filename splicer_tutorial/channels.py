@@ -31,6 +31,7 @@ from .factorsets import (ChannelDataset, FactorSet, correlated_and_independent, 
 NAMES: dict[str, tuple[str, str]] = {
     "channel_toy": ("channel_toy", "DATASET"),
     "multiplex": ("multiplex", "DATASET"),
+    "multiplex_noise": ("multiplex", "NOISE_DATASET"),
     "multispectral": ("multispectral", "DATASET"),
     "eurosat_ms": ("multispectral", "EUROSAT"),
     "histology": ("histology", "DATASET"),
@@ -185,10 +186,31 @@ def run(
                                         test_sets=(spec.test_set,))
     if missing:
         evaluation["missing"] = missing_channel_probes(model.encoder, data, spec, device=device)
+    if reference is None and config.variant != "baseline":
+        evaluation["chunk_probes"] = chunk_probes(model, data, spec, config.embedding_chunks(), device=device)
     result = results_module.record(config, mode, device, command, start, data, train.images.shape[1:],
                                    spec.chance, history, dataset=spec.name, reference=reference, **measured,
                                    **evaluation)
     return (result, model) if return_model else result
+
+
+def chunk_probes(model, data: dict[str, dict[str, FactorSet]], dataset: str | ChannelDataset,
+                 chunks: Sequence[int], device=None) -> dict:
+    """Chunk x factor probe accuracy of a model's projected embedding z on the data set's
+    test variant, where every factor is drawn on its own, so each chunk's row says what
+    that chunk holds (:func:`splicer_tutorial.probes.chunk_probe_matrix`). ``chunks``: the
+    chunk sizes a run trained (:meth:`TrainConfig.embedding_chunks`). Returns
+    ``{"split", "factors", "chunk_sizes", "matrix": (K, F) nested list}``."""
+    from . import probes
+
+    spec = get(dataset)
+    train, test = data["train"][spec.test_set], data["test"][spec.test_set]
+    z_train = probes.extract_features(model.embed, train.images, device=device)
+    z_test = probes.extract_features(model.embed, test.images, device=device)
+    matrix = probes.chunk_probe_matrix(z_train, {f: train.labels(f).numpy() for f in spec.factors},
+                                       z_test, {f: test.labels(f).numpy() for f in spec.factors}, list(chunks))
+    return {"split": spec.test_set, "factors": list(spec.factors), "chunk_sizes": list(chunks),
+            "matrix": matrix.tolist()}
 
 
 # ------------------------------------------------------------------ chunk allocation

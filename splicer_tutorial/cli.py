@@ -51,14 +51,15 @@ VARIANT_OPTIONS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("lam", "no_primary", "component_term", "component_temperature", "component_projector",
                      "same_geometry", "joint_pass"), COMPONENT_VARIANTS),
     "projector": ("baseline", *COMPONENT_VARIANTS),  # separate encoders always have K projectors side by side
-    **dict.fromkeys(("sections", "fill", "groups", "masks", "no_background"), SPLIT_VARIANTS),
+    **dict.fromkeys(("sections", "fill", "groups", "masks", "no_background", "random_mask"), SPLIT_VARIANTS),
     **dict.fromkeys(("chunk_sizes", "allocate"), ("splicer",)),
 }
 #: ``run`` options that only some data sets use: option -> those data sets
 DATASET_OPTIONS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("temperature", "backbone", "width", "crop_scale", "checkpoint", "checkpoint_every", "resume",
                      *VARIANT_OPTIONS), SSL_DATASETS),
-    **dict.fromkeys(("curve_every", "sections", "fill", "per_class", "resolution", "source"), ("dominoes",)),
+    **dict.fromkeys(("curve_every", "sections", "fill", "per_class", "resolution", "source", "random_mask",
+                     "shortcut_probes", "interaction"), ("dominoes",)),
     **dict.fromkeys(("bits", "zero_bits"), ("randbits",)),
     # channel groups: the multi-channel sets but histology, whose components are its masks
     **dict.fromkeys(("groups", "allocate"), tuple(name for name in channels.NAMES if channels.get(name).groups)),
@@ -128,6 +129,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--fill", choices=("zero", "crop"), default=None)
     run.add_argument("--sections", type=_pair, default=None, metavar="RxC",
                      help="components: a rows x cols grid of sections (2x1: halves, 2x2: quarters)")
+    run.add_argument("--random-mask", type=_positive, default=None, metavar="BLOCK",
+                     help="components: the two halves of a fixed random mask of BLOCK-pixel squares, each row of "
+                          "squares split equally (a split that follows no feature; instead of --sections)")
     run.add_argument("--groups", type=_groups, default=None, metavar="A+B,C",
                      help="multi-channel sets: components as channel groups by name, e.g. code+digit,fashion+object")
     run.add_argument("--chunk-sizes", type=_sizes, default=None, metavar="N,N",
@@ -170,6 +174,12 @@ def _parser() -> argparse.ArgumentParser:
                      help="CPU threads for torch (default: torch's choice); results on a CPU depend on it")
     run.add_argument("--device", default=None, help="cpu, cuda, ... (default: a GPU if present)")
     run.add_argument("--no-knn", action="store_true", help="skip the kNN probe")
+    run.add_argument("--shortcut-probes", action="store_true",
+                     help="dominoes: also fit the object probe on correlated data and on a small balanced set "
+                          "(last-layer retraining), each on the whole embedding and on the object half's chunk")
+    run.add_argument("--interaction", action="store_true",
+                     help="dominoes: also probe the label that needs both halves (does the digit's class equal "
+                          "the object's?) on the test set half_matched")
     run.add_argument("--zero-bits", action="store_true",
                      help="randbits: also probe the digit with the bit planes set to zero (test set bits_zeroed)")
     run.add_argument("--out", required=True, help="the JSON file to write")
@@ -352,6 +362,7 @@ def _ssl_overrides(args: argparse.Namespace) -> dict:
         "lam": args.lam,
         "fill": args.fill,
         "sections": args.sections,
+        "random_mask": args.random_mask,
         "projector": args.projector,
         "groups": args.groups,
         "chunk_sizes": args.chunk_sizes,
@@ -423,6 +434,8 @@ def check_run(args: argparse.Namespace) -> None:
     if args.curve_every is not None and args.reference == "random_init":
         raise ValueError("--curve-every measures learning curves during training, and --reference random_init "
                          "trains nothing; drop --curve-every.")
+    if args.random_mask is not None and (args.sections is not None or args.fill == "crop"):
+        raise ValueError("--random-mask makes its own two components (zero-filled); drop --sections and --fill crop.")
     if args.joint_pass and args.fill == "crop":
         raise ValueError("--joint-pass encodes components of the images' shape in one pass with the views, and "
                          "--fill crop makes smaller ones, so it would do nothing; drop one of them.")
@@ -444,7 +457,7 @@ def _check_reference(args: argparse.Namespace) -> None:
 
 #: ``run`` options that shape the data, by their name in :mod:`splicer_tutorial.runs`
 DATA_OPTIONS = {"correlation": "correlation", "per_class": "max_per_class", "source": "source_split",
-                "bits": "bits", "masks": "masks", "zero_bits": "zeroed"}
+                "bits": "bits", "masks": "masks", "zero_bits": "zeroed", "interaction": "interaction"}
 
 
 def _run(args: argparse.Namespace, argv: list[str]) -> dict:
@@ -465,6 +478,8 @@ def _run(args: argparse.Namespace, argv: list[str]) -> dict:
         options["downsample"] = {"full": 1, "half": 2}[args.resolution]
     if args.no_knn:
         options["knn"] = False
+    if args.shortcut_probes:
+        options["shortcut"] = True
     if args.curve_every is not None:
         options["curve_every"] = args.curve_every
     if args.allocate is not None:

@@ -22,6 +22,7 @@ Boxes are ``(top, bottom, left, right)`` in pixels, half-open like Python slices
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -228,6 +229,33 @@ def by_masks(
     return x.unsqueeze(1) * masks.to(device=x.device, dtype=x.dtype).unsqueeze(2)
 
 
+@functools.lru_cache(maxsize=16)
+def random_block_masks(height: int, width: int, block: int, seed: int = 0) -> torch.Tensor:
+    """Two complementary masks ``(2, H, W)`` of ``block x block`` squares, drawn at random:
+    a split that follows no feature of the image.
+
+    Every row of blocks gives half its blocks to each mask (the odd one out, if any, to a
+    random side), so each component holds an equal share of every horizontal band of the
+    image: of a domino, half the digit's blocks and half the object's. ``seed`` fixes the
+    draw (the same mask for every image and every run with that seed). The result is
+    cached: treat it as read-only.
+    """
+    for name, value in (("height", height), ("width", width), ("block", block)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}.")
+    if height % block or width % block or width // block < 2:
+        raise ValueError(f"random mask block={block}: blocks must divide the {height}x{width} image into rows of at "
+                         f"least 2 blocks; choose a block size that divides both sides, at most {width // 2}.")
+    rows, cols = height // block, width // block
+    generator = torch.Generator().manual_seed(seed)
+    first = torch.zeros(rows, cols)
+    for row in range(rows):
+        share = cols // 2 + int(cols % 2 and torch.rand((), generator=generator) < 0.5)
+        first[row, torch.randperm(cols, generator=generator)[:share]] = 1.0
+    first = first.repeat_interleave(block, 0).repeat_interleave(block, 1)
+    return torch.stack([first, 1 - first])
+
+
 def channel_mask(groups: Sequence[Sequence[int]], channels: int, device=None) -> torch.Tensor:
     """(K, C, 1, 1) float mask: 1 where channel c belongs to group k (for re-masking)."""
     keep = torch.zeros(len(groups), channels, 1, 1, device=device)
@@ -241,16 +269,22 @@ def split(
     sections: tuple[int, int] = (2, 1),
     fill: str = "zero",
     groups: Sequence[Sequence[int]] | None = None,
+    random_mask: int | None = None,
 ) -> torch.Tensor:
-    """The components a training run uses: channel ``groups`` when given, else sections.
+    """The components a training run uses: channel ``groups`` when given, else a random
+    mask when ``random_mask`` (its block size) is given, else sections.
 
-    x: (B, C, H, W). With ``groups``, :func:`by_channels` (zero-filled); otherwise a
-    ``sections = (rows, cols)`` grid of boxes (:func:`grid_boxes`) with ``fill``.
+    x: (B, C, H, W). With ``groups``, :func:`by_channels` (zero-filled); with
+    ``random_mask``, the two halves of :func:`random_block_masks` (zero-filled); otherwise
+    a ``sections = (rows, cols)`` grid of boxes (:func:`grid_boxes`) with ``fill``.
     Returns (B, K, C, h, w).
     """
     if groups:
         return by_channels(x, groups)
     _check_images(x)
+    if random_mask:
+        masks = random_block_masks(x.shape[2], x.shape[3], random_mask).to(x.device)
+        return by_masks(x, masks.expand(x.shape[0], -1, -1, -1))
     return by_sections(x, grid_boxes(x.shape[2], x.shape[3], *sections), fill)
 
 
@@ -262,7 +296,7 @@ class Components:
     :class:`~splicer_tutorial.training.TrainConfig` holds about components (it keeps the
     same fields flat, as every result file stores them; ``config.components`` is this).
     The kind is ``masks`` when ``mask_labels`` is set, ``channels`` when ``groups`` are,
-    and ``sections`` otherwise.
+    ``random_mask`` when ``random_mask`` is, and ``sections`` otherwise.
 
     Attributes:
         sections: (rows, cols) of a grid of boxes (:func:`grid_boxes`); (2, 1): a domino's halves.
@@ -273,6 +307,8 @@ class Components:
         chunk_sizes: unequal chunks of the embedding (default: as equal as they can be,
             :func:`splicer_tutorial.chunks.chunk_sizes`).
         same_geometry: augment components with the primary view's crop and flip.
+        random_mask: the block size of two components cut by a fixed random mask
+            (:func:`random_block_masks`): a split that follows no feature.
     """
 
     sections: tuple[int, int] = (2, 1)
@@ -282,6 +318,7 @@ class Components:
     mask_background: bool = True
     chunk_sizes: tuple[int, ...] | None = None
     same_geometry: bool = False
+    random_mask: int | None = None
 
     def __post_init__(self) -> None:
         sections = tuple(self.sections)
@@ -300,19 +337,28 @@ class Components:
                 raise ValueError(f"groups must be non-empty lists of channels, got {self.groups!r}.")
             if self.fill != "zero":
                 raise ValueError("channel groups are zero-filled components; leave fill='zero' with groups.")
+        if self.random_mask is not None and (isinstance(self.random_mask, bool) or not isinstance(self.random_mask, int)
+                                             or self.random_mask < 1 or self.groups is not None
+                                             or self.mask_labels is not None or self.fill != "zero"):
+            raise ValueError(f"random_mask={self.random_mask!r}: a random mask needs a positive block size in "
+                             "pixels, no channel groups or mask labels, and fill='zero'.")
         if self.chunk_sizes is not None:
             object.__setattr__(self, "chunk_sizes", tuple(int(c) for c in self.chunk_sizes))
 
     @property
     def kind(self) -> str:
-        """``masks``, ``channels`` or ``sections``."""
-        return "masks" if self.mask_labels else "channels" if self.groups else "sections"
+        """``masks``, ``channels``, ``random_mask`` or ``sections``."""
+        if self.mask_labels:
+            return "masks"
+        return "channels" if self.groups else "random_mask" if self.random_mask else "sections"
 
     @property
     def count(self) -> int:
         """K, the number of components."""
         if self.mask_labels:
             return self.mask_labels - (0 if self.mask_background else 1)
+        if self.random_mask:
+            return 2
         return len(self.groups) if self.groups else self.sections[0] * self.sections[1]
 
     def chunks(self, dim: int) -> tuple[int, ...]:
@@ -328,7 +374,7 @@ class Components:
                 raise ValueError("this run's components come from masks (mask_labels is set); pass masks=.")
             parts = by_masks(x, masks, self.mask_labels)
             return parts if self.mask_background else parts[:, 1:]
-        return split(x, self.sections, self.fill, self.groups)
+        return split(x, self.sections, self.fill, self.groups, self.random_mask)
 
     def describe(self, channel_names: Sequence[str] | None = None) -> dict:
         """The components in words a reader of a result file can check: the kind, its
@@ -338,6 +384,8 @@ class Components:
         elif self.kind == "channels":
             described = {"kind": "channels", "groups": [[channel_names[c] if channel_names else c for c in group]
                                                         for group in self.groups]}
+        elif self.kind == "random_mask":
+            described = {"kind": "random_mask", "block": self.random_mask}
         else:
             described = {"kind": "sections", "grid": list(self.sections), "fill": self.fill}
         described["count"] = self.count

@@ -37,10 +37,13 @@ __all__ = [
     "BINARY_CLASSES",
     "DIGIT_BOX",
     "FACTORS",
+    "INTERACTION",
+    "INTERACTION_SET",
     "OBJECT_BOX",
     "VARIANTS",
     "DominoSet",
     "compose_dominoes",
+    "half_matched",
     "load_dominoes",
     "make_binary_dominoes",
     "make_dominoes",
@@ -53,6 +56,10 @@ DIGIT_BOX = (0, 32, 0, 32)
 OBJECT_BOX = (32, 64, 0, 32)
 FACTORS = ("digit", "object")
 VARIANTS = ("correlated", "mnist_randomised", "cifar_randomised")
+#: The interaction test set (:func:`half_matched`) and its label: 1 where the digit's class
+#: is the object's, a label that needs both halves.
+INTERACTION_SET = "half_matched"
+INTERACTION = "match"
 #: Shah et al.'s binary dominoes: digit 0 with automobile (1), digit 1 with truck (9).
 BINARY_CLASSES: dict[int, int] = {0: 1, 1: 9}
 
@@ -116,9 +123,12 @@ class DominoSet:
         return self.images.shape[0]
 
     def labels(self, factor: str) -> torch.Tensor:
-        """The (N,) int64 labels of ``factor``: ``"digit"`` or ``"object"``."""
+        """The (N,) int64 labels of ``factor``: ``"digit"``, ``"object"``, or ``"match"``
+        (:data:`INTERACTION`: 1 where the digit label equals the object label, else 0)."""
+        if factor == INTERACTION:
+            return (self.digit == self.object).long()
         if factor not in FACTORS:
-            raise ValueError(f"factor={factor!r} is not a factor of dominoes; use one of {FACTORS}.")
+            raise ValueError(f"factor={factor!r} is not a factor of dominoes; use one of {(*FACTORS, INTERACTION)}.")
         return self.digit if factor == "digit" else self.object
 
     def float_images(self) -> torch.Tensor:
@@ -157,6 +167,37 @@ class DominoSet:
             digit_classes=self.digit_classes,
             object_classes=self.object_classes,
         )
+
+
+def half_matched(correlated: DominoSet, seed: int | Sequence[int] = 0) -> DominoSet:
+    """Dominoes whose digit matches their object half the time: the interaction test set.
+
+    From a fully correlated set (every digit of its object's class), half of each object
+    class keeps its digit half; the other half takes the digit half of a random domino of
+    another class. The label ``"match"`` (:data:`INTERACTION`) is then 1 for half the
+    dominoes of every object class and, in expectation, of every digit class: it can be
+    read from the two halves together (are their classes equal?) and from neither alone.
+    ``seed`` draws which dominoes keep their digit and the donors. Images keep their shape.
+    """
+    digit, objects = correlated.digit.numpy(), correlated.object.numpy()
+    if len(correlated) < 2 or (digit != objects).any() or len(np.unique(objects)) < 2:
+        raise ValueError(f"half_matched needs a fully correlated set of two or more classes (every digit of its "
+                         f"object's class), got {correlated.name!r} with match rate {correlated.match_rate():.2f}; "
+                         "build it from dominoes made with correlation=1.")
+    rng = np.random.default_rng(seed)
+    donor = np.arange(len(correlated))
+    for c in np.unique(objects):
+        members = rng.permutation(np.flatnonzero(objects == c))
+        unmatched = members[: len(members) // 2]
+        donor[unmatched] = rng.choice(np.flatnonzero(objects != c), size=len(unmatched))
+    top = correlated.images.shape[2] // 2
+    images = correlated.images.clone()
+    images[:, :, :top] = correlated.images[torch.from_numpy(donor), :, :top]
+    index = torch.from_numpy(donor)
+    return dataclasses.replace(
+        correlated, images=images, digit=correlated.digit[index],
+        name=correlated.name.replace("correlated", INTERACTION_SET),
+        mnist_index=None if correlated.mnist_index is None else correlated.mnist_index[index])
 
 
 # -------------------------------------------------------------------- image building

@@ -17,11 +17,13 @@ import dataclasses
 import time
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 from . import config as config_module
 from . import dominoes as dominoes_module
 from . import probes as probes_module
 from . import results as results_module
-from .chunks import as_chunk_sizes
+from .chunks import as_chunk_sizes, chunk_slices
 from .deconstruct import by_sections, grid_boxes
 from .training import TrainConfig, pretrain, untrained
 
@@ -40,12 +42,15 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def load_dominoes(mode: str | None = None, seed: int = 0, source_split: str = "test", **kwargs: Any):
+def load_dominoes(mode: str | None = None, seed: int = 0, source_split: str = "test", interaction: bool = False,
+                  **kwargs: Any):
     """The dominoes of a mode's preset: ``{"train": {variant: set}, "test": {...}}``.
 
     ``max_per_class`` (dominoes per class in each split) and ``downsample`` (1: full
-    resolution 3x64x32, 2: half, 3x32x16) override the preset's; other keyword arguments
-    go to :func:`splicer_tutorial.dominoes.load_dominoes`.
+    resolution 3x64x32, 2: half, 3x32x16) override the preset's; with ``interaction``
+    each split also holds ``"half_matched"`` (:func:`splicer_tutorial.dominoes.half_matched`,
+    made from its correlated set), the test set of the label that needs both halves. Other
+    keyword arguments go to :func:`splicer_tutorial.dominoes.load_dominoes`.
     """
     preset = PRESETS[config_module.mode(mode)]["data"]
     max_per_class = kwargs.pop("max_per_class", preset["max_per_class"])
@@ -53,6 +58,9 @@ def load_dominoes(mode: str | None = None, seed: int = 0, source_split: str = "t
     data = dominoes_module.load_dominoes(
         source_split=source_split, max_per_class=max_per_class, seed=seed, **kwargs
     )
+    if interaction:
+        for s, sets in enumerate(data.values()):
+            sets[dominoes_module.INTERACTION_SET] = dominoes_module.half_matched(sets["correlated"], seed=[seed, s])
     return {split: {v: s.downsampled(factor) for v, s in sets.items()} for split, sets in data.items()}
 
 
@@ -183,6 +191,67 @@ def chunk_probes(
             "matrix": matrix.tolist()}
 
 
+def shortcut_probes(model, data: dict, chunks: Sequence[int], object_chunk: int | None = None,
+                    n_balanced: int = 300, device=None) -> dict:
+    """The classifier's shortcut, and two ways around it, in the projected embedding z.
+
+    A linear probe of the object is fitted in one of two ways and scored on the test split
+    of ``mnist_randomised`` (where the digit says nothing about the object):
+
+    * ``"correlated"``: on the correlated training dominoes, as a user would fit it
+      (digit and object agree, so the probe may read either; :mod:`~splicer_tutorial.probes`'
+      naive probe, here in z);
+    * ``"balanced"``: on ``n_balanced`` training dominoes of ``mnist_randomised`` whose digit
+      differs from their object, the same number per object class: last-layer retraining
+      on a small set without the shortcut (Kirichenko et al. 2022);
+
+    each reading either all of z (``"whole"``) or only chunk ``object_chunk`` of it
+    (``"object_chunk"``; ``chunks``: the chunk sizes, :meth:`TrainConfig.embedding_chunks`),
+    the chunk SpliCER registers to the object half. Without ``object_chunk`` only
+    ``"whole"`` is measured. Returns ``{"correlated": {"whole": acc, "object_chunk": acc},
+    "balanced": {...}, "object_chunk": k, "chunk_sizes": [...], "n_balanced": n}``.
+    """
+    train_set, test = data["train"]["correlated"], data["test"]["mnist_randomised"]
+    pool = data["train"]["mnist_randomised"]
+    classes = int(pool.object.max()) + 1
+    per_class = n_balanced // classes
+    disagree = (pool.digit != pool.object).numpy()
+    picked = np.concatenate([np.flatnonzero(disagree & (pool.object.numpy() == c))[:per_class] for c in range(classes)])
+    if per_class < 1 or len(picked) < per_class * classes:
+        raise ValueError(f"n_balanced={n_balanced} asks for {per_class} dominoes per object class whose digit "
+                         f"differs; the training split of mnist_randomised has too few. Use a smaller n_balanced.")
+    balanced = pool.subset(picked)
+    z = {name: probes_module.extract_features(model.embed, s.images, device=device)
+         for name, s in (("correlated", train_set), ("balanced", balanced), ("test", test))}
+    sizes = as_chunk_sizes(z["test"].shape[1], chunks)
+    reads = {"whole": slice(None)}
+    if object_chunk is not None:
+        reads["object_chunk"] = chunk_slices(z["test"].shape[1], len(sizes), sizes)[object_chunk]
+    out: dict[str, Any] = {}
+    for fit, fitted_on in (("correlated", train_set), ("balanced", balanced)):
+        out[fit] = {read: probes_module.linear_probe(z[fit][:, cut], fitted_on.object.numpy(), z["test"][:, cut],
+                                                     test.object.numpy())
+                    for read, cut in reads.items()}
+    return {**out, "object_chunk": object_chunk, "chunk_sizes": list(sizes), "n_balanced": len(balanced)}
+
+
+def interaction_probes(encoder, data: dict, knn: bool = True, device=None) -> dict[str, float]:
+    """Decodability of the label that needs both halves: does the digit's class equal the
+    object's? Linear (and kNN, a non-linear read-out, with ``knn``) probes of ``"match"``
+    on the encoder's features of ``half_matched`` (:func:`splicer_tutorial.dominoes.half_matched`),
+    fitted on its training split and scored on its test split; chance is 0.5.
+    Returns ``{"linear": accuracy, "knn": accuracy}``."""
+    name, label = dominoes_module.INTERACTION_SET, dominoes_module.INTERACTION
+    train, test = data["train"][name], data["test"][name]
+    x_train = probes_module.extract_features(encoder, train.images, device=device)
+    x_test = probes_module.extract_features(encoder, test.images, device=device)
+    y_train, y_test = train.labels(label).numpy(), test.labels(label).numpy()
+    out = {"linear": probes_module.linear_probe(x_train, y_train, x_test, y_test)}
+    if knn:
+        out["knn"] = probes_module.knn_probe(x_train, y_train, x_test, y_test)
+    return out
+
+
 #: The factor each randomised split measures: there the other half says nothing about it.
 _MEASURES = {"object": "mnist_randomised", "digit": "cifar_randomised"}
 
@@ -224,6 +293,7 @@ def run_dominoes(
     return_model: bool = False,
     test_sets: tuple[str, ...] | None = None,
     chunks: bool = True,
+    shortcut: bool = False,
     checkpoint: str | None = None,
     checkpoint_every: int | None = None,
     resume: bool = False,
@@ -249,6 +319,10 @@ def run_dominoes(
         chunks: for a trained run, also probe each chunk of the projected embedding
             (:func:`chunk_probes`; K chunks for the component variants, 2 for the baseline),
             stored as ``chunk_probes``.
+        shortcut: also measure :func:`shortcut_probes` (the object chunk is the bottom
+            half's where the components are a domino's two halves), stored as
+            ``shortcut_probes``. Data with a ``half_matched`` set (``load_dominoes(interaction=True)``)
+            also gets :func:`interaction_probes`, stored as ``interaction_probes``.
 
     Returns a JSON-ready dict (:func:`splicer_tutorial.results.record`): ``config``,
     ``dataset`` (``"dominoes"``), ``components``, ``reference``, ``mode``, ``seed``, provenance
@@ -282,9 +356,17 @@ def run_dominoes(
             checkpoint_every=checkpoint_every,
             resume=resume,
         )
+    if test_sets is None:  # the interaction set has its own probe
+        test_sets = tuple(v for v in data["test"] if v != dominoes_module.INTERACTION_SET)
     evaluation = probes_module.evaluate(model.encoder, data, knn=knn, device=device, test_sets=test_sets)
     if chunks and reference is None and "mnist_randomised" in data["test"]:
         evaluation["chunk_probes"] = chunk_probes(model, data, config.embedding_chunks(), device=device)
+    if shortcut:
+        halves = config.components.kind == "sections" and config.components.sections == (2, 1)
+        evaluation["shortcut_probes"] = shortcut_probes(model, data, config.embedding_chunks(),
+                                                        object_chunk=1 if halves else None, device=device)
+    if dominoes_module.INTERACTION_SET in data["test"]:
+        evaluation["interaction_probes"] = interaction_probes(model.encoder, data, device=device)  # kNN included
     if all(split in whole["train"] and split in whole["test"] for split in _MEASURES.values()):
         evaluation["half_probes"] = half_probes(model.encoder, whole, device=device)
     result = results_module.record(

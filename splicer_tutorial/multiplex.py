@@ -149,9 +149,46 @@ def load_multiplex(
                                       correlation, seed)
 
 
+#: Channels that carry nothing: a failed stain's autofluorescence, dim noise of its own in every pixel.
+NOISE_CHANNELS = ("noise1", "noise2")
+#: The components of the cells with useless channels: the cell (structure and markers), the
+#: nuisance, and one component per noise channel (K = 4).
+NOISE_GROUPS = (("DAPI", "membrane", *MARKERS), ("nuisance",), *((c,) for c in NOISE_CHANNELS))
+
+
+def with_noise_channels(data: FactorSet, seed: int) -> FactorSet:
+    """``data`` with the :data:`NOISE_CHANNELS` appended: independent Gaussian noise in every
+    pixel (mean 0.1, sd 0.05, on the 0-1 scale), unrelated to every factor. The other
+    channels are left exactly as they were. Images (N, C + 2, H, W)."""
+    n, _, height, width = data.images.shape
+    g = torch.Generator().manual_seed(seed)
+    noise = (0.1 + 0.05 * torch.randn(n, len(NOISE_CHANNELS), height, width, generator=g)).clamp(0, 1)
+    images = torch.cat([data.images, (noise * 255).round().to(torch.uint8)], dim=1)
+    return FactorSet(images, data.factors, (*data.channel_names, *NOISE_CHANNELS), data.name, data.masks)
+
+
+def load_multiplex_noise(
+    mode: str | None = None, correlation: float = 1.0, seed: int = 0, **overrides: Any
+) -> dict[str, dict[str, FactorSet]]:
+    """:func:`load_multiplex`'s cells, unchanged, with two noise channels (:func:`with_noise_channels`)
+    appended to every set, each set's noise from its own seed."""
+    data = load_multiplex(mode, correlation, seed, **overrides)
+    return {split: {variant: with_noise_channels(s, seed=seed * 1000 + 500 + 10 * i + k)
+                    for k, (variant, s) in enumerate(sets.items())}
+            for i, (split, sets) in enumerate(data.items())}
+
+
 #: The multiplex cells for :func:`splicer_tutorial.channels.run` and ``run --dataset multiplex``.
 DATASET = ChannelDataset(
     target="cell_type",
     name="multiplex", channels=CHANNELS, factors=FACTORS, num_classes=len(CELL_TYPES), groups=GROUPS,
     load=load_multiplex, presets=PRESETS,
+)
+
+#: The same cells with two useless noise channels, each its own component by default
+#: (``run --dataset multiplex_noise``): does a component that carries nothing cost the others?
+NOISE_DATASET = ChannelDataset(
+    target="cell_type",
+    name="multiplex_noise", channels=CHANNELS + NOISE_CHANNELS, factors=FACTORS, num_classes=len(CELL_TYPES),
+    groups=NOISE_GROUPS, load=load_multiplex_noise, presets=PRESETS,
 )

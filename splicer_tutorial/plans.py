@@ -17,7 +17,11 @@ state of each run.
   component term, the primary term, a block-diagonal or shared projector, lambda,
   zero-fill or crop, shared geometry), one change to SpliCER each, at the CPU point (CPU);
 * ``exercises``: the run of every "predict, then run" exercise, five seeds in fast mode,
-  so that each solution states the answer with its seed spread (CPU, minutes).
+  so that each solution states the answer with its seed spread (CPU, minutes);
+* ``limits``: where SpliCER stops: the classifier's shortcut (probes on the object chunk,
+  last-layer retraining), a label that needs both halves, wrong splits, and components
+  that carry nothing; five seeds in fast mode (CPU, about half an hour on 2 cores). Their
+  full-mode runs close the ``full`` plan.
 """
 
 from __future__ import annotations
@@ -100,7 +104,8 @@ def _full() -> list[str]:
         if b:
             lines += [channel(f"randbits-{v}-b{b}-t0.2", f"--dataset randbits --bits {b} --temperature 0.2 --variant {v}")
                       for v in ("splicer", "sigma_je")]
-    return lines
+    # 6. where SpliCER stops (the limits chapter)
+    return lines + _limits("full")
 
 
 # ------------------------------------------------------------------------- fast mode
@@ -284,6 +289,42 @@ def _exercises() -> list[str]:
     ]]
 
 
+# --------------------------------------------------------------------------- limits
+
+
+#: Where SpliCER stops (the chapter of that name): each run's name and its ``run`` arguments,
+#: the same in fast mode (under ``limits/``) and in full mode (``limits-...``).
+LIMITS: dict[str, str] = {
+    # the classifier's shortcut and the label that needs both halves, on the same runs
+    **{f"dominoes-{name}": f"--method simclr {flags} --shortcut-probes --interaction --no-knn"
+       for name, flags in (("baseline", ""), ("splicer", "--variant splicer"),
+                           ("splicer-no_primary", "--variant splicer --no-primary"),
+                           ("separate", "--variant separate"), ("random_init", "--reference random_init"))},
+    # the wrong splits: left and right halves, and a fixed random mask of 4-pixel squares (half
+    # resolution; 8 at full resolution, the same squares of the domino)
+    "dominoes-splicer-left_right": "--method simclr --variant splicer --sections 1x2 --shortcut-probes --no-knn",
+    "dominoes-splicer-random_mask": "--method simclr --variant splicer --random-mask {block} --shortcut-probes "
+                                    "--no-knn",
+    # components of unequal use: the cells with two noise channels, K = 2 useful components plus 0, 1 or 2
+    # useless ones
+    "multiplex_noise-baseline": "--dataset multiplex_noise",
+    "multiplex_noise-splicer-k2": "--dataset multiplex_noise --variant splicer --groups "
+                                  "DAPI+membrane+CD3+CD4+CD8+CD20,nuisance",
+    "multiplex_noise-splicer-k3": "--dataset multiplex_noise --variant splicer --groups "
+                                  "DAPI+membrane+CD3+CD4+CD8+CD20,nuisance,noise1",
+    "multiplex_noise-splicer-k4": "--dataset multiplex_noise --variant splicer",
+}
+
+
+def _limits(mode: str = "fast") -> list[str]:
+    """The runs of the limits chapter in ``mode``: fast ones under ``limits/``, full ones
+    beside the other full results as ``limits-<name>``."""
+    block = 4 if mode == "fast" else 8
+    name = (lambda n: f"limits/{n}") if mode == "fast" else (lambda n: f"limits-{n}")  # noqa: E731
+    return [" ".join(f"{name(n)}-s{{seed}}.json --mode {mode} {args.format(block=block)} --seed {{seed}}".split())
+            for n, args in LIMITS.items()]
+
+
 PLANS: dict[str, Plan] = {
     "fast": Plan("every fast-mode run the chapters show, five seeds; seed 0 is the chapter's own", _fast,
                  (0, 1, 2, 3, 4)),
@@ -293,4 +334,6 @@ PLANS: dict[str, Plan] = {
     "design": Plan("SpliCER's open design choices at the CPU point, one change each", _design, (0, 1, 2)),
     "exercises": Plan("the run of every predict-then-run exercise, five seeds in fast mode", _exercises,
                       (0, 1, 2, 3, 4)),
+    "limits": Plan("where SpliCER stops: shortcut probes, the interaction label, wrong splits, useless components; "
+                   "five seeds in fast mode", _limits, (0, 1, 2, 3, 4)),
 }

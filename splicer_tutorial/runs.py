@@ -226,8 +226,8 @@ def _config(values: dict[str, Any]) -> TrainConfig:
 FAMILIES: dict[str, Family] = {
     "dominoes": Family(
         name="dominoes", presets=experiments.PRESETS, train_config=_dominoes_config, load=_dominoes_load,
-        run=_dominoes_run, data_options=("correlation", "max_per_class", "downsample", "source_split"),
-        run_options=("knn", "curve_every", "test_sets", "chunks", *CHECKPOINTING),
+        run=_dominoes_run, data_options=("correlation", "max_per_class", "downsample", "source_split", "interaction"),
+        run_options=("knn", "curve_every", "test_sets", "chunks", "shortcut", *CHECKPOINTING),
         check_reference=experiments.parse_reference,
     ),
     "binary_dominoes": Family(

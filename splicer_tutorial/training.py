@@ -68,6 +68,7 @@ class TrainConfig:
     groups: tuple[tuple[int | str, ...], ...] | None = None  # components: channel groups instead of sections
     mask_labels: int | None = None  # components: labels 0..K-1 of a per-image label map (pretrain(masks=))
     mask_background: bool = True  # with mask_labels: keep label 0 (background) as a component
+    random_mask: int | None = None  # components: two halves of a fixed random mask of blocks this many pixels wide
     channel_names: tuple[str, ...] | None = None  # the images' channel names, so groups can name channels
     chunk_sizes: tuple[int, ...] | None = None  # unequal SpliCER chunks (must add up to proj_dim)
     same_geometry: bool = False  # augment components with the primary view's crop and flip
@@ -125,7 +126,7 @@ class TrainConfig:
     def components(self) -> deconstruct.Components:
         """This run's components as one validated record (:class:`~splicer_tutorial.deconstruct.Components`)."""
         return deconstruct.Components(self.sections, self.fill, self.groups, self.mask_labels, self.mask_background,
-                                      self.chunk_sizes, self.same_geometry)
+                                      self.chunk_sizes, self.same_geometry, self.random_mask)
 
     @property
     def num_components(self) -> int:
@@ -407,6 +408,8 @@ def pretrain(
     config = config or TrainConfig()
     images = _as_uint8_images(images)
     masks = _check_masks(masks, images, config)
+    if config.variant != "baseline" and len(images):  # components that do not fit these images: an error now
+        config.split(images[:1].float() / 255, None if masks is None else masks[:1])
     device = config_module.resolve_device(device)
     if checkpoint_every is not None and (checkpoint is None or checkpoint_every < 1):
         raise ValueError(f"checkpoint_every={checkpoint_every!r} needs checkpoint= (a .pt path) and a value >= 1.")

@@ -25,7 +25,7 @@ def test_full_plan_puts_the_central_claim_first_and_covers_every_data_set() -> N
     assert {"dominoes-simclr-splicer-s2.json", "dominoes-simclr-cifar_only-s0.json"} <= set(first)
     datasets = {sweep.run_arguments(r.args)["dataset"] for r in runs}
     assert datasets == {"dominoes", "binary_dominoes", "randbits", "channel_toy", "multiplex", "multispectral",
-                        "histology"}
+                        "histology", "multiplex_noise"}
     assert all(sweep.run_arguments(r.args)["mode"] == "full" for r in runs)
 
 
@@ -56,3 +56,16 @@ def test_each_design_choice_changes_one_thing_from_splicer() -> None:
         changed = {k for k in values if values[k] != default[k]}
         assert changed and changed <= {"component_term", "component_temperature", "component_projector", "lam",
                                        "fill", "same_geometry", "no_primary", "projector"}, (run.out, changed)
+
+
+def test_limits_plan_runs_each_experiment_in_fast_mode_and_closes_the_full_plan() -> None:
+    fast = sweep.parse_plan(plans.PLANS["limits"].lines(), (0,))
+    assert [r.out for r in fast] == [f"limits/{name}-s0.json" for name in plans.LIMITS]
+    values = {r.out: sweep.run_arguments(r.args) for r in fast}
+    assert values["limits/dominoes-splicer-s0.json"]["shortcut_probes"]
+    assert values["limits/dominoes-separate-s0.json"]["interaction"]
+    assert values["limits/dominoes-splicer-random_mask-s0.json"]["random_mask"] == 4
+    assert values["limits/dominoes-splicer-left_right-s0.json"]["sections"] == (1, 2)
+    full = sweep.parse_plan(plans.PLANS["full"].lines(), (0,))
+    assert [r.out for r in full[-len(plans.LIMITS):]] == [f"limits-{name}-s0.json" for name in plans.LIMITS]
+    assert sweep.run_arguments(full[-5].args)["random_mask"] == 8  # the same squares at full resolution
