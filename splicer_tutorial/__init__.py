@@ -21,6 +21,7 @@ The package behind the book. One module per idea:
 ``multispectral``  synthetic 13-band satellite tiles; the EuroSAT-MS loader
 ``histology``      synthetic H&E tiles with nuclei masks; a classical nuclei segmenter
 ``masks``          mask quality: noise operators for segmentation masks, and IoU
+``owndata``        your own images: a folder of TIFF files or an .npz, as a data set
 ``probes``         linear and kNN probes on frozen features
 ``supervised``     supervised classifiers: simplicity bias with labels
 ``plots``          the figures of the book
@@ -54,6 +55,7 @@ from . import (
     models,
     multiplex,
     multispectral,
+    owndata,
     plans,
     plots,
     probes,

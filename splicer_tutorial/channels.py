@@ -65,8 +65,9 @@ def train_config(dataset: str | ChannelDataset, mode: str | None = None, variant
     spec = get(dataset)
     values: dict[str, Any] = {"augment": spec.augment, "photometric_channels": spec.photometric_channels,
                               "channel_names": spec.channels, "variant": variant}
-    if variant != "baseline":
-        values.update({"mask_labels": spec.mask_labels} if spec.mask_labels else {"groups": spec.groups})
+    if variant != "baseline":  # the data set's components, unless channel groups are given
+        values.update({"mask_labels": spec.mask_labels} if spec.mask_labels and "groups" not in overrides
+                      else {"groups": spec.groups})
     config = preset_config(mode, **{**values, **overrides})
     k = config.num_components if (config.groups or config.mask_labels) else 0  # channel groups or mask labels
     if config.variant == "splicer" and k and config.proj_dim % k and config.chunk_sizes is None \

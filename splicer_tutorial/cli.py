@@ -34,12 +34,14 @@ from pathlib import Path
 
 import torch
 
-from . import bench, channels, datasets, losses, masks, plans, randbits, results, runs, sweep
+from . import bench, channels, datasets, losses, masks, owndata, plans, randbits, results, runs, sweep
 from .config import resolve_device
 
 DATASETS = ("dominoes", "binary_dominoes", "randbits", *channels.NAMES)
+#: your own images (folder:PATH or npz:PATH), as the option checks name them
+OWN = "folder:PATH or npz:PATH"
 #: the data sets an SSL run trains on (binary_dominoes trains a supervised classifier)
-SSL_DATASETS = tuple(name for name in DATASETS if name != "binary_dominoes")
+SSL_DATASETS = (*(name for name in DATASETS if name != "binary_dominoes"), OWN)
 #: numpy's seeds: 0 .. 2**32 - 1
 SEED_MAX = 2**32 - 1
 #: the variants with a primary term and weighted component terms
@@ -62,8 +64,11 @@ DATASET_OPTIONS: dict[str, tuple[str, ...]] = {
                      "shortcut_probes", "interaction"), ("dominoes",)),
     **dict.fromkeys(("bits", "zero_bits"), ("randbits",)),
     # channel groups: the multi-channel sets but histology, whose components are its masks
-    **dict.fromkeys(("groups", "allocate"), tuple(name for name in channels.NAMES if channels.get(name).groups)),
-    **dict.fromkeys(("masks", "no_background"), ("histology",)),
+    **dict.fromkeys(("groups", "allocate"),
+                    (*(name for name in channels.NAMES if channels.get(name).groups), OWN)),
+    "masks": ("histology",),
+    "no_background": ("histology", OWN),
+    **dict.fromkeys(("image_size", "save_embeddings"), (OWN,)),
     "no_knn": ("dominoes", "randbits"),  # the multi-channel runs have no kNN probe
     "correlation": tuple(name for name in DATASETS if name != "randbits"),
 }
@@ -92,9 +97,10 @@ def _parser() -> argparse.ArgumentParser:
     timing.add_argument("--out", required=True, help="the JSON file to write")
 
     run = commands.add_parser("run", help="one pretraining and probing run, written as JSON")
-    run.add_argument("--dataset", choices=DATASETS, default="dominoes",
-                     help="dominoes (SSL), binary_dominoes (a supervised classifier), randbits (SSL), or a "
-                          f"multi-channel set (SSL): {', '.join(channels.NAMES)}")
+    run.add_argument("--dataset", type=_dataset, default="dominoes", metavar="DATASET",
+                     help="dominoes (SSL), binary_dominoes (a supervised classifier), randbits (SSL), a "
+                          f"multi-channel set (SSL): {', '.join(channels.NAMES)}; or your own images (SSL): "
+                          "folder:PATH (multi-channel .tif files) or npz:PATH (see splicer_tutorial.owndata)")
     run.add_argument("--method", choices=[*sorted(losses.METHODS), "supervised"], default=None,
                      help="simclr (default) or vicreg; binary_dominoes is always supervised")
     run.add_argument("--variant", choices=list(losses.VARIANTS), default="baseline")
@@ -182,6 +188,12 @@ def _parser() -> argparse.ArgumentParser:
                           "the object's?) on the test set half_matched")
     run.add_argument("--zero-bits", action="store_true",
                      help="randbits: also probe the digit with the bit planes set to zero (test set bits_zeroed)")
+    run.add_argument("--image-size", type=_pair, default=None, metavar="HxW",
+                     help="your own images: resize every image to H x W (images of several sizes are refused "
+                          "otherwise)")
+    run.add_argument("--save-embeddings", default=None, metavar="FILE.npz",
+                     help="your own images: also save every image's features and embedding, with its name, split "
+                          "and labels")
     run.add_argument("--out", required=True, help="the JSON file to write")
 
     many = commands.add_parser("sweep", help="many runs from a plan, skipping those already done")
@@ -324,6 +336,14 @@ def _masks(text: str) -> str:
                                      f"drop:P or add:P (P from 0 to 1), e.g. dilate:2; got {text!r}")
 
 
+def _dataset(text: str) -> str:
+    """A data set of the run path, or your own images (``folder:PATH``, ``npz:PATH``)."""
+    if text in DATASETS or owndata.is_own(text):
+        return text
+    raise argparse.ArgumentTypeError(f"invalid choice {text!r}; choose one of {', '.join(DATASETS)}, or folder:PATH "
+                                     "or npz:PATH for your own images")
+
+
 def _groups(text: str) -> tuple[tuple[str, ...], ...]:
     """``"code+digit,object"`` -> (("code", "digit"), ("object",))."""
     groups = tuple(tuple(name for name in group.split("+") if name) for group in text.split(","))
@@ -412,9 +432,10 @@ def check_run(args: argparse.Namespace) -> None:
     if args.dataset == "binary_dominoes" and (args.method not in (None, "supervised") or args.variant != "baseline"):
         raise ValueError("--dataset binary_dominoes trains a supervised classifier; drop --method and --variant.")
     _check_reference(args)
+    dataset = OWN if owndata.is_own(args.dataset) else args.dataset
     for name in given:
-        datasets_using = DATASET_OPTIONS.get(name, DATASETS)
-        if args.dataset not in datasets_using:
+        datasets_using = DATASET_OPTIONS.get(name, (*DATASETS, OWN))
+        if dataset not in datasets_using:
             where = ("the SSL runs (every --dataset but binary_dominoes, a supervised classifier)"
                      if datasets_using == SSL_DATASETS else f"--dataset {_listed(datasets_using)}")
             raise ValueError(f"{_flag(name)} only applies to {where}, not {args.dataset}; drop {_flag(name)}.")
@@ -457,7 +478,8 @@ def _check_reference(args: argparse.Namespace) -> None:
 
 #: ``run`` options that shape the data, by their name in :mod:`splicer_tutorial.runs`
 DATA_OPTIONS = {"correlation": "correlation", "per_class": "max_per_class", "source": "source_split",
-                "bits": "bits", "masks": "masks", "zero_bits": "zeroed", "interaction": "interaction"}
+                "bits": "bits", "masks": "masks", "zero_bits": "zeroed", "interaction": "interaction",
+                "image_size": "size"}
 
 
 def _run(args: argparse.Namespace, argv: list[str]) -> dict:
@@ -480,6 +502,8 @@ def _run(args: argparse.Namespace, argv: list[str]) -> dict:
         options["knn"] = False
     if args.shortcut_probes:
         options["shortcut"] = True
+    if args.save_embeddings is not None:
+        options["save_embeddings"] = args.save_embeddings
     if args.curve_every is not None:
         options["curve_every"] = args.curve_every
     if args.allocate is not None:

@@ -294,6 +294,7 @@ def run_dominoes(
     test_sets: tuple[str, ...] | None = None,
     chunks: bool = True,
     shortcut: bool = False,
+    n_balanced: int = 300,
     checkpoint: str | None = None,
     checkpoint_every: int | None = None,
     resume: bool = False,
@@ -321,7 +322,7 @@ def run_dominoes(
             stored as ``chunk_probes``.
         shortcut: also measure :func:`shortcut_probes` (the object chunk is the bottom
             half's where the components are a domino's two halves), stored as
-            ``shortcut_probes``. Data with a ``half_matched`` set (``load_dominoes(interaction=True)``)
+            ``shortcut_probes``; ``n_balanced``: the size of its balanced set. Data with a ``half_matched`` set (``load_dominoes(interaction=True)``)
             also gets :func:`interaction_probes`, stored as ``interaction_probes``.
 
     Returns a JSON-ready dict (:func:`splicer_tutorial.results.record`): ``config``,
@@ -364,7 +365,8 @@ def run_dominoes(
     if shortcut:
         halves = config.components.kind == "sections" and config.components.sections == (2, 1)
         evaluation["shortcut_probes"] = shortcut_probes(model, data, config.embedding_chunks(),
-                                                        object_chunk=1 if halves else None, device=device)
+                                                        object_chunk=1 if halves else None,
+                                                        n_balanced=n_balanced, device=device)
     if dominoes_module.INTERACTION_SET in data["test"]:
         evaluation["interaction_probes"] = interaction_probes(model.encoder, data, device=device)  # kNN included
     if all(split in whole["train"] and split in whole["test"] for split in _MEASURES.values()):

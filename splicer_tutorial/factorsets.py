@@ -35,6 +35,7 @@ class FactorSet:
         name: e.g. ``"train/correlated"``.
         masks: optional (N, H, W) int64 label maps (e.g. 0 background, 1 nuclei), for
             mask components.
+        names: optional N names of the images (e.g. the files they came from).
     """
 
     images: torch.Tensor
@@ -42,6 +43,7 @@ class FactorSet:
     channel_names: tuple[str, ...]
     name: str = ""
     masks: torch.Tensor | None = None
+    names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
@@ -57,6 +59,8 @@ class FactorSet:
                                        or tuple(self.masks.shape) != (len(self.images), *self.images.shape[2:])):
             raise ValueError(f"masks must be int64 (N, H, W) matching images {tuple(self.images.shape)}, got "
                              f"{self.masks.dtype} {tuple(self.masks.shape)}.")
+        if self.names is not None and len(self.names) != len(self.images):
+            raise ValueError(f"names has {len(self.names)} entries for {len(self.images)} images.")
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -70,8 +74,12 @@ class FactorSet:
     def subset(self, n_or_indices: int | Sequence[int] | np.ndarray | torch.Tensor) -> FactorSet:
         """The first ``n`` images, or those at the given indices (or boolean mask)."""
         index = subset_index(n_or_indices, len(self))
+        names = None
+        if self.names is not None:
+            names = tuple(self.names[index] if isinstance(index, slice)
+                          else np.asarray(self.names, dtype=object)[index.numpy()].tolist())
         return FactorSet(self.images[index], {f: y[index] for f, y in self.factors.items()}, self.channel_names,
-                         self.name, None if self.masks is None else self.masks[index])
+                         self.name, None if self.masks is None else self.masks[index], names)
 
     def without(self, channels: Sequence[str]) -> FactorSet:
         """The same set with the named channels set to 0 (a missing channel at test time)."""

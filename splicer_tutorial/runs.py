@@ -23,15 +23,20 @@ dominoes: ``only:object`` / ``only:digit``, also named ``cifar_only`` / ``mnist_
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from . import channels, experiments, histology, randbits, supervised
+import numpy as np
+
+from . import channels, experiments, histology, owndata, randbits, supervised
 from . import config as config_module
 from . import probes as probes_module
 from . import results as results_module
+from .files import write_atomically
 from .training import TrainConfig, pretrain, untrained
 
 
@@ -211,6 +216,69 @@ def _no_reference(reference: str | None) -> None:
         raise ValueError(f"reference is {reference!r}; binary_dominoes (a supervised classifier) offers none.")
 
 
+# ------------------------------------------------------------------ your own images
+
+
+@functools.lru_cache(maxsize=4)
+def own_family(dataset: str) -> Family:
+    """Your own images (``folder:PATH`` or ``npz:PATH``, :mod:`splicer_tutorial.owndata`) as
+    a multi-channel family: the images are read (and checked) now. Data option ``size``
+    (resize every image to (H, W)); run options those of the multi-channel sets, and
+    ``save_embeddings`` (a ``.npz`` path: every image's encoder features and embedding z)."""
+    spec = owndata.dataset(dataset)
+
+    def load(mode: str, seed: int, size: tuple[int, int] | None = None) -> tuple[dict, dict]:
+        return owndata.load(dataset, mode, seed=seed, size=size), {}
+
+    def train_config(mode: str | None = None, variant: str = "baseline", **overrides: Any) -> TrainConfig:
+        return channels.train_config(spec, mode, variant, **overrides)
+
+    def run_it(config, mode, data, reference, device, progress, command, return_model,
+               save_embeddings: str | None = None, missing: bool | None = None, **options):
+        missing = bool(spec.factors) if missing is None else missing  # nothing to probe without labels
+        if save_embeddings is not None and Path(save_embeddings).suffix != ".npz":  # before any training
+            raise ValueError(f"save_embeddings={str(save_embeddings)!r} must end in .npz.")
+        result, model = channels.run(spec, config, mode, data=data, reference=reference, device=device,
+                                     progress=progress, command=command, return_model=True, missing=missing, **options)
+        if save_embeddings is not None:
+            result["embeddings"] = str(save_embeddings_file(model, data, save_embeddings, device=device))
+        return (result, model) if return_model else result
+
+    presets = {mode: {"data": {}, "train": {**experiments.PRESETS[mode]["train"], "augment": spec.augment}}
+               for mode in experiments.PRESETS}
+    return Family(
+        name=dataset, presets=presets, train_config=train_config, load=load, run=run_it,
+        data_options=("size",), run_options=("missing", "allocate", "save_embeddings", *CHECKPOINTING),
+        check_reference=lambda reference: channels.parse_reference(spec, reference),
+    )
+
+
+def save_embeddings_file(model, data: dict, path: str, device=None) -> Path:
+    """Every image's encoder features ``h`` (N, F) and embedding ``z`` (N, D), with its name
+    and split, written to ``path`` (an ``.npz``, atomically). Returns the path."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise ValueError(f"save_embeddings={str(path)!r} must end in .npz.")
+    sets = [(split, s) for split, named in data.items() for s in named.values()]
+    arrays = {
+        "features": np.concatenate([probes_module.extract_features(model.encoder, s.images, device=device)
+                                    for _, s in sets]),
+        "embeddings": np.concatenate([probes_module.extract_features(model.embed, s.images, device=device)
+                                      for _, s in sets]),
+        "names": np.array([name for _, s in sets for name in (s.names or [str(i) for i in range(len(s))])]),
+        "split": np.array([split for split, s in sets for _ in range(len(s))]),
+    }
+    for factor in sets[0][1].factors:
+        arrays[f"labels_{factor}"] = np.concatenate([s.labels(factor).numpy() for _, s in sets])
+
+    def write(temporary: Path) -> None:
+        with open(temporary, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+
+    write_atomically(path, write)
+    return path
+
+
 # ---------------------------------------------------------------------- the registry
 
 
@@ -227,7 +295,7 @@ FAMILIES: dict[str, Family] = {
     "dominoes": Family(
         name="dominoes", presets=experiments.PRESETS, train_config=_dominoes_config, load=_dominoes_load,
         run=_dominoes_run, data_options=("correlation", "max_per_class", "downsample", "source_split", "interaction"),
-        run_options=("knn", "curve_every", "test_sets", "chunks", "shortcut", *CHECKPOINTING),
+        run_options=("knn", "curve_every", "test_sets", "chunks", "shortcut", "n_balanced", *CHECKPOINTING),
         check_reference=experiments.parse_reference,
     ),
     "binary_dominoes": Family(
@@ -253,9 +321,13 @@ PRESETS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
 
 
 def family(dataset: str) -> Family:
-    """The :class:`Family` called ``dataset``; a one-line error naming the known ones."""
+    """The :class:`Family` called ``dataset`` (or your own images, ``folder:PATH`` or
+    ``npz:PATH``: :func:`own_family`); a one-line error naming the known ones."""
+    if owndata.is_own(dataset):
+        return own_family(dataset)
     if dataset not in FAMILIES:
-        raise ValueError(f"dataset={dataset!r} is not a data set of the run path; use one of {list(FAMILIES)}.")
+        raise ValueError(f"dataset={dataset!r} is not a data set of the run path; use one of {list(FAMILIES)}, "
+                         "or folder:PATH / npz:PATH for your own images.")
     return FAMILIES[dataset]
 
 

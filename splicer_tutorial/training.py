@@ -500,7 +500,8 @@ def pretrain(
             epoch_losses.append(history.loss[-1])
             if probes:
                 probe_loss = 0.0
-                for factor, head in probes.items():
+                for key, head in probes.items():
+                    factor = key.removeprefix("factor:")
                     logits = head(features.detach().float())
                     probe_loss = probe_loss + nn.functional.cross_entropy(logits, labels[factor][index])
                     correct[factor] += (logits.argmax(1) == labels[factor][index]).sum().item()
@@ -535,7 +536,7 @@ def _online_probes(dim: int, labels: dict | None, n: int, device: torch.device) 
     for factor, y in (labels or {}).items():
         if len(y) != n:
             raise ValueError(f"probe_labels[{factor!r}] has {len(y)} labels for {n} images; they must match.")
-        heads[factor] = nn.Linear(dim, int(y.max()) + 1)
+        heads[f"factor:{factor}"] = nn.Linear(dim, int(y.max()) + 1)  # any factor name, "type" and "train" too
     return heads.to(device)
 
 

@@ -88,6 +88,13 @@ def test_run_probes_every_factor_on_the_independent_set(cells, variant: str, ref
     assert (result["history"]["loss"] == []) == (reference == "random_init")
     if reference == "only:CD3+CD4+CD8+CD20":  # no nuisance channel: the bar cannot be read
         assert result["probes"]["independent"]["nuisance"] < 0.45
+    # a trained component run probes each chunk of its embedding for every factor
+    assert ("chunk_probes" in result) == (variant != "baseline" and reference is None)
+    if "chunk_probes" in result:
+        chunks = result["chunk_probes"]
+        assert chunks["factors"] == list(multiplex.FACTORS) and chunks["split"] == "independent"
+        assert chunks["chunk_sizes"] == list(config.embedding_chunks()) and len(chunks["matrix"]) == 3
+        assert all(0 <= a <= 1 for row in chunks["matrix"] for a in row)
 
 
 def test_informativeness_by_variance_and_by_probe(cells) -> None:

@@ -181,6 +181,11 @@ def test_run_end_to_end_writes_json(capsys, tmp_path, shipped_dir, tiny_presets)
     [
         (["--bits", "5"], "--bits only applies to --dataset randbits"),
         (["--zero-bits"], "--zero-bits only applies to --dataset randbits"),
+        (["--dataset", "multiplex", "--interaction"], "--interaction only applies to --dataset dominoes"),
+        (["--dataset", "multiplex", "--shortcut-probes"], "--shortcut-probes only applies to --dataset dominoes"),
+        (["--random-mask", "4"], "--random-mask only applies to --variant splicer"),
+        (["--variant", "splicer", "--random-mask", "4", "--sections", "1x2"], "--random-mask makes its own two"),
+        (["--variant", "splicer", "--random-mask", "4", "--fill", "crop"], "--random-mask makes its own two"),
         (["--reference", "cifar_only", "--dataset", "randbits", "--bits", "2"],
          "--reference cifar_only does not apply to --dataset randbits"),
         (["--reference", "cifar_only", "--dataset", "channel_toy"], "reference is 'cifar_only'; use None, 'random_init'"),

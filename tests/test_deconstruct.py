@@ -325,3 +325,41 @@ def test_components_one_record_of_kind_count_chunks_and_split() -> None:
         Components(chunk_sizes=(50, 50)).chunks(128)
     with pytest.raises(ValueError, match="pass masks="):
         Components(mask_labels=2).split(x)
+
+
+def test_random_block_masks_split_every_row_of_blocks_equally() -> None:
+    from splicer_tutorial.deconstruct import random_block_masks
+
+    masks = random_block_masks(32, 16, 4, seed=0)
+    assert masks.shape == (2, 32, 16) and torch.equal(masks.sum(0), torch.ones(32, 16))  # complementary
+    blocks = masks[0].unfold(0, 4, 4).unfold(1, 4, 4)  # (8, 4, 4, 4): each block is all 0 or all 1
+    assert torch.equal(blocks.amin(dim=(2, 3)), blocks.amax(dim=(2, 3)))
+    assert torch.equal(blocks[..., 0, 0].sum(1), torch.full((8,), 2.0)), "two of four blocks in every row"
+    # a domino's halves each give half their pixels to each component
+    assert masks[0, :16].mean() == 0.5 and masks[0, 16:].mean() == 0.5
+    assert torch.equal(random_block_masks(32, 16, 4, seed=0), masks)
+    assert not torch.equal(random_block_masks(32, 16, 4, seed=1), masks)
+    # the same squares at twice the resolution
+    assert torch.equal(random_block_masks(64, 32, 8)[:, ::2, ::2], masks)
+    odd = random_block_masks(6, 6, 2, seed=0)[0, ::2, ::2].sum(1)
+    assert set(odd.tolist()) <= {1.0, 2.0}, "an odd row gives its odd block to either side"
+    for args, message in (((32, 16, 5), "blocks must divide"), ((32, 16, 16), "rows of at least 2"),
+                          ((32, 16, 0), "block must be a positive int")):
+        with pytest.raises(ValueError, match=message):
+            random_block_masks(*args)
+
+
+def test_components_by_random_mask() -> None:
+    from splicer_tutorial.deconstruct import Components, random_block_masks
+
+    scattered = Components(random_mask=4)
+    assert scattered.kind == "random_mask" and scattered.count == 2 and scattered.chunks(128) == (64, 64)
+    assert scattered.describe() == {"kind": "random_mask", "block": 4, "count": 2}
+    x = torch.rand(3, 3, 32, 16)
+    parts = scattered.split(x)
+    assert parts.shape == (3, 2, 3, 32, 16) and torch.equal(parts.sum(1), x)
+    assert torch.equal(parts[:, 0], x * random_block_masks(32, 16, 4)[0])
+    for bad in ({"random_mask": 0}, {"random_mask": 4, "fill": "crop"}, {"random_mask": 4, "groups": ((0,),)},
+                {"random_mask": True}):
+        with pytest.raises(ValueError, match="random_mask="):
+            Components(**bad)

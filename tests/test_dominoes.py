@@ -11,8 +11,10 @@ import torch.nn.functional as F
 
 from splicer_tutorial.dominoes import (
     DIGIT_BOX,
+    INTERACTION,
     OBJECT_BOX,
     DominoSet,
+    half_matched,
     load_dominoes,
     make_binary_dominoes,
     make_dominoes,
@@ -210,3 +212,26 @@ def test_real_data_build_sizes(shipped_dir: Path, monkeypatch: pytest.MonkeyPatc
     assert torch.equal(sets["train"]["correlated"].digit, sets["train"]["correlated"].object)
     binary = load_dominoes(binary=True)
     assert len(binary["train"]["correlated"]) == 1600 and len(binary["test"]["correlated"]) == 400
+
+
+def test_half_matched_label_needs_both_halves(sets) -> None:
+    correlated = sets["train"]["correlated"]
+    mixed = half_matched(correlated, seed=3)
+    match = mixed.labels(INTERACTION)
+    assert mixed.images.shape == correlated.images.shape and mixed.name == "train/half_matched"
+    assert torch.equal(mixed.images[:, :, 32:], correlated.images[:, :, 32:]), "the object halves stay"
+    assert torch.equal(mixed.object, correlated.object)
+    # computable from the two halves: the label says whether the top half's digit class is the object's
+    tops = {bytes(image[:, :32].numpy()): int(d) for image, d in zip(correlated.images, correlated.digit)}
+    top_class = torch.tensor([tops[bytes(image[:, :32].numpy())] for image in mixed.images])
+    assert torch.equal(match, (top_class == mixed.object).long()) and torch.equal(top_class, mixed.digit)
+    # from neither alone: half of every object class matches, and about half of every digit class
+    for c in range(10):
+        assert abs(match[mixed.object == c].float().mean() - 0.5) <= 0.5 / int((mixed.object == c).sum()) + 1e-9
+        assert 0.35 < match[mixed.digit == c].float().mean() < 0.65
+    assert torch.equal(half_matched(correlated, seed=3).images, mixed.images)
+    assert not torch.equal(half_matched(correlated, seed=4).digit, mixed.digit)
+    with pytest.raises(ValueError, match="fully correlated"):
+        half_matched(sets["train"]["mnist_randomised"])
+    with pytest.raises(ValueError, match="'colour'"):
+        mixed.labels("colour")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from splicer_tutorial import dominoes as dominoes_module
 from splicer_tutorial import experiments
 from splicer_tutorial.dominoes import DominoSet
 from splicer_tutorial.training import TrainConfig
@@ -90,6 +91,44 @@ def test_the_chunk_probes_read_the_chunks_the_run_trained(overrides, sizes):
     assert result["dataset"] == "dominoes" and result["components"]["chunk_sizes"] == sizes
     again = experiments.chunk_probes(model, data, tuple(sizes))
     assert again["matrix"] == result["chunk_probes"]["matrix"] and len(again["matrix"]) == len(sizes)
+
+
+class _LabelEmbedding(torch.nn.Module):
+    """A 'model' whose embedding is the one-hot digit (chunk 0) and object (chunk 1) of fake dominoes."""
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        digit = (x[:, 0, :8].mean(dim=(1, 2)) * 255 / 25).floor().long().clamp(0, 3)
+        obj = (x[:, 0, 8:].mean(dim=(1, 2)) * 255 / 25).floor().long().clamp(0, 3)
+        return torch.cat([torch.nn.functional.one_hot(digit, 4), torch.nn.functional.one_hot(obj, 4)], 1).float()
+
+
+def test_shortcut_probes_the_object_chunk_escapes_the_shortcut_and_the_balanced_refit_too():
+    data = fake_dominoes(n=400)
+    measured = experiments.shortcut_probes(_LabelEmbedding(), data, (4, 4), object_chunk=1, n_balanced=40)
+    assert measured["chunk_sizes"] == [4, 4] and measured["object_chunk"] == 1 and measured["n_balanced"] == 40
+    # fitted where digit and object agree, the whole embedding leans on the digit, wrong on mnist_randomised
+    assert measured["correlated"]["whole"] < 0.8
+    assert measured["correlated"]["object_chunk"] == 1.0  # the object chunk holds only the object
+    assert measured["balanced"]["whole"] == 1.0 and measured["balanced"]["object_chunk"] == 1.0
+    whole_only = experiments.shortcut_probes(_LabelEmbedding(), data, (4, 4), n_balanced=40)
+    assert set(whole_only["correlated"]) == {"whole"} and whole_only["correlated"] == {
+        "whole": measured["correlated"]["whole"]}
+    with pytest.raises(ValueError, match="n_balanced=4000"):
+        experiments.shortcut_probes(_LabelEmbedding(), data, (4, 4), n_balanced=4000)
+
+
+def test_a_run_with_the_limits_probes_records_them():
+    data = fake_dominoes(n=96)
+    for split, sets in data.items():  # the fake correlated set is fully matched
+        sets["half_matched"] = dominoes_module.half_matched(sets["correlated"], seed=0)
+    splicer = experiments.run_dominoes(TrainConfig(**TINY, variant="splicer"), "fast", data=data, knn=False,
+                                       progress=False, shortcut=True, n_balanced=40)
+    assert set(splicer["shortcut_probes"]["correlated"]) == {"whole", "object_chunk"}
+    assert set(splicer["interaction_probes"]) == {"linear", "knn"}  # kNN even without the usual kNN probes
+    assert "half_matched" not in splicer["probes"], "the interaction set has its own probe"
+    wrong = experiments.run_dominoes(TrainConfig(**TINY, variant="splicer", sections=(1, 2)), "fast", data=data,
+                                     knn=False, progress=False, shortcut=True, n_balanced=40)
+    assert set(wrong["shortcut_probes"]["correlated"]) == {"whole"}, "left and right halves: no object chunk"
 
 
 def test_only_object_is_the_name_of_cifar_only_in_the_one_grammar():

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "splicer_tutorial"
 
 GROUND = ("config", "files", "chunks", "deconstruct", "augment", "losses", "models")
 DATA = ("datasets", "dominoes", "factorsets", "channel_toy", "multiplex", "multispectral", "histology", "masks",
-        "randbits")
+        "randbits", "owndata")
 TRAINING = ("training", "probes", "results")
 #: the family runs, then the one run path over them (runs)
 RUNS = ("experiments", "channels", "supervised", "plots", "bench", "runs")

@@ -67,3 +67,24 @@ def test_load_multiplex_splits_and_variants() -> None:
     assert torch.equal(correlated.labels("nuisance"), correlated.labels("cell_type"))
     assert len(data["test"]["independent"]) == 20
     assert not torch.equal(data["train"]["independent"].images[:20], data["test"]["independent"].images)
+
+
+def test_noise_channels_carry_nothing_and_leave_the_cells_as_they_were() -> None:
+    from splicer_tutorial import channels
+
+    clean = multiplex.load_multiplex("fast", seed=1, n_train=200, n_test=100)
+    noisy = multiplex.load_multiplex_noise("fast", seed=1, n_train=200, n_test=100)
+    for split, sets in clean.items():
+        for variant, s in sets.items():
+            t = noisy[split][variant]
+            assert t.channel_names == multiplex.CHANNELS + multiplex.NOISE_CHANNELS
+            assert torch.equal(t.images[:, :7], s.images) and t.factors.keys() == s.factors.keys()
+            noise = t.images[:, 7:].float() / 255
+            assert abs(noise.mean() - 0.1) < 0.01 and abs(noise.std() - 0.05) < 0.01
+            for factor, labels in t.factors.items():  # the noise says nothing about any factor
+                means = torch.stack([noise[labels == c].mean() for c in labels.unique()])
+                assert means.max() - means.min() < 0.003, factor
+    assert not torch.equal(noisy["train"]["correlated"].images[:, 7], noisy["train"]["independent"].images[:, 7])
+    spec = channels.get("multiplex_noise")
+    config = channels.train_config(spec, "fast", "splicer")
+    assert config.num_components == 4 and config.groups[-1] == (8,)

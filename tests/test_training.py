@@ -528,3 +528,15 @@ def test_a_run_stopped_midway_and_resumed_ends_as_an_uninterrupted_one(tmp_path,
     assert all(torch.equal(a, b) for a, b in zip(whole.state_dict().values(), again.state_dict().values()))
     with pytest.raises(ValueError, match="checkpoint_every=1 needs checkpoint="):
         pretrain(images, config, checkpoint_every=1, device="cpu", progress=False)
+
+
+def test_components_that_do_not_fit_the_images_stop_before_training(monkeypatch) -> None:
+    started = []
+    monkeypatch.setattr(training, "seed_everything", lambda seed: started.append(seed))
+    images = torch.randint(0, 256, (64, 3, 32, 16), dtype=torch.uint8)
+    with pytest.raises(ValueError, match="random mask block=5"):
+        pretrain(images, TrainConfig(**TINY, variant="splicer", random_mask=5, epochs=1), device="cpu", progress=False)
+    with pytest.raises(ValueError, match="cannot be cut into a 40x1 grid"):
+        pretrain(images, TrainConfig(**TINY, variant="splicer", sections=(40, 1), epochs=1), device="cpu",
+                 progress=False)
+    assert not started  # refused before any work
