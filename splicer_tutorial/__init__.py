@@ -5,6 +5,7 @@ The package behind the book. One module per idea:
 =================  ==========================================================
 ``config``         the fast/full mode switch and the device
 ``files``          files written whole or not at all (results, checkpoints, data)
+``distributed``    training on several processes with torchrun: gathered negatives
 ``datasets``       MNIST and CIFAR-10: shipped files, downloads, checksums
 ``dominoes``       MNIST-CIFAR dominoes and their randomised variants
 ``chunks``         chunk geometry: how a length is cut into K parts, in one place
@@ -45,6 +46,7 @@ from . import (
     config,
     datasets,
     deconstruct,
+    distributed,
     dominoes,
     experiments,
     factorsets,

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from . import bench, channels, datasets, losses, masks, owndata, plans, randbits, results, runs, sweep
+from . import bench, channels, datasets, distributed, losses, masks, owndata, plans, randbits, results, runs, sweep
 from .config import resolve_device
 
 DATASETS = ("dominoes", "binary_dominoes", "randbits", *channels.NAMES)
@@ -641,10 +641,15 @@ def _command(args: argparse.Namespace, argv: list[str]) -> int:
             resolve_device(args.device)
         if args.threads is not None:
             torch.set_num_threads(args.threads)
-        result = _run(args, argv)
-        path = results.save(result, args.out)
-        print(f"wrote {path} in {result['wall_s']:.0f} s")
-        print(_summary(result))
+        args.device = distributed.init_from_env(args.device)  # under torchrun: join the processes
+        try:
+            result = _run(args, argv)
+            if distributed.is_main():  # one process writes
+                path = results.save(result, args.out)
+                print(f"wrote {path} in {result['wall_s']:.0f} s")
+                print(_summary(result))
+        finally:
+            distributed.finish()
     elif args.command == "sweep":
         return _sweep(args)
     return 0

@@ -42,6 +42,7 @@ from torch import nn
 from tqdm import tqdm
 
 from . import config as config_module
+from . import distributed
 from .augment import SSLAugment
 from .files import write_atomically
 from . import deconstruct
@@ -241,6 +242,8 @@ def training_step(
     """One step's loss and the first view's encoder features (for the online probe).
 
     x: (B, C, H, W) float in [0, 1]; masks: (B, H, W) label maps, for mask components.
+    In a distributed run x is this process's slice of the global batch, and the loss is
+    the global batch's (:func:`splicer_tutorial.distributed.gather`).
     """
     batch = x.shape[0]
     if config.variant == "separate":
@@ -249,7 +252,7 @@ def training_step(
         views = _remask(views, config)
         features = model.encoder.encode_components(views)  # (2B, K * F)
         z1, z2 = model.projector(features).chunk(2)
-        return loss_fn(z1, z2), features[:batch]
+        return loss_fn(distributed.gather(z1), distributed.gather(z2)), features[:batch]
     if config.variant == "baseline":
         views = augment(x.repeat(2, 1, 1, 1))
         components = None
@@ -266,8 +269,9 @@ def training_step(
     else:
         features = model.encoder(views)
         embedded = None if components is None else model.embed_components(components)
-    z1, z2 = model.projector(features).chunk(2)
-    loss = loss_fn(z1, z2) if components is None else loss_fn([z1, z2], embedded)
+    # on several processes, the loss of the whole global batch (splicer_tutorial.distributed)
+    z1, z2 = (distributed.gather(z) for z in model.projector(features).chunk(2))
+    loss = loss_fn(z1, z2) if components is None else loss_fn([z1, z2], distributed.gather(embedded))
     return loss, features[:batch]
 
 
@@ -380,6 +384,7 @@ def pretrain(
     masks: torch.Tensor | None = None,
     checkpoint_every: int | None = None,
     resume: bool = False,
+    sync_batchnorm: bool = False,
 ) -> tuple[SSLModel, History]:
     """Pretrain a model on ``images`` (N, C, H, W) uint8 and return ``(model, history)``.
 
@@ -404,6 +409,12 @@ def pretrain(
             (component k of an image is its pixels of label k). A label absent from an
             image gives it an all-zero component k; a warning says how many, and the loss
             registers chunk k of such images to the embedding of an empty image.
+        sync_batchnorm: in a distributed run (``torchrun``, :mod:`splicer_tutorial.distributed`),
+            compute BatchNorm statistics over the global batch. There each process keeps
+            its shard of the images (every N-th, the same number on each), all draw the
+            same seeded order, each trains on its slice of every global batch
+            (``config.batch_size`` must divide by N) with augmentations of its own, inside
+            ``DistributedDataParallel``; only rank 0 saves checkpoints.
     """
     config = config or TrainConfig()
     images = _as_uint8_images(images)
@@ -428,22 +439,45 @@ def pretrain(
     estimate = None
     if config.backbone == "resnet18" or device.type == "cuda":  # the small ConvNet on a CPU always fits
         estimate = check_memory(config, images, masks, device)
+    rank, world = distributed.rank_and_world()
+    if sync_batchnorm and device.type != "cuda":
+        raise ValueError("sync_batchnorm needs GPUs (PyTorch's SyncBatchNorm runs on CUDA only); drop it on the CPU.")
+    probe_labels = dict(probe_labels or {})
+    for factor, y in probe_labels.items():
+        if len(y) != len(images):
+            raise ValueError(f"probe_labels[{factor!r}] has {len(y)} labels for {len(images)} images; they must match.")
+    order_generator = None
+    if world > 1:  # this process's shard: every world-th image, the same number on every process
+        if config.batch_size % world:
+            raise ValueError(f"batch_size={config.batch_size} does not divide among {world} processes; choose a "
+                             f"multiple of {world}.")
+        shard = slice(rank, len(images) // world * world, world)
+        images, masks = images[shard], None if masks is None else masks[shard]
+        probe_labels = {f: y[shard] for f, y in probe_labels.items()}
+        order_generator = torch.Generator().manual_seed(config.seed)  # the same order on every process
     seed_everything(config.seed)
     model, loss_fn = build(config, images.shape[1])
+    if world > 1 and sync_batchnorm:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model.to(device)
     augment = SSLAugment(
         config.augment, crop_scale=config.crop_scale, photometric_channels=config.photometric_channels
     ).to(device)
+    train_step = _Step(model, loss_fn, augment, config)
+    if world > 1:
+        torch.manual_seed(config.seed * 1000 + rank + 1)  # augmentations of its own on each process
+        train_step = nn.parallel.DistributedDataParallel(
+            train_step, device_ids=[device.index] if device.type == "cuda" else None)
     data = images.to(device)
     masks = None if masks is None else masks.to(device)
     n = len(data)
-    batch_size = min(config.batch_size, n)
+    batch_size = min(config.batch_size // world, n)
     steps_per_epoch = n // batch_size
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.1
     )
-    probes = _online_probes(model.encoder.out_dim, probe_labels, n, device)
+    probes = _online_probes(model.encoder.out_dim, probe_labels, device)
     probe_optimiser = torch.optim.Adam(probes.parameters(), lr=1e-2) if probes else None
     labels = {f: y.to(device) for f, y in (probe_labels or {}).items()}
     use_amp = config.amp and device.type == "cuda"
@@ -469,24 +503,27 @@ def pretrain(
 
     first_epoch = 0
     if stopped is not None:  # go on where the stopped run was, in the state it was in
-        first_epoch, earlier_s = _restore(stopped, model, optimiser, schedule, probes, probe_optimiser, history)
+        first_epoch, earlier_s = _restore(stopped, model, optimiser, schedule, probes, probe_optimiser, history,
+                                          order_generator)
         callback_s -= earlier_s  # the time trained before the stop counts in wall_s
     start = time.perf_counter()
     if stopped is None:
         call_back(0)
     model.train()
-    bar = tqdm(range(first_epoch, config.epochs), desc=f"{config.method}/{config.variant}", disable=not progress,
-               initial=first_epoch, total=config.epochs)
+    bar = tqdm(range(first_epoch, config.epochs), desc=f"{config.method}/{config.variant}",
+               disable=not progress or rank != 0, initial=first_epoch, total=config.epochs)
     for epoch in bar:
         epoch_start = time.perf_counter()
-        order = torch.randperm(n, device=device)
+        if order_generator is None:
+            order = torch.randperm(n, device=device)
+        else:
+            order = torch.randperm(n, generator=order_generator).to(device)
         epoch_losses, correct = [], {f: 0 for f in labels}
         for step in range(steps_per_epoch):
             index = order[step * batch_size : (step + 1) * batch_size]
             x = data[index].float() / 255
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                loss, features = training_step(model, loss_fn, augment, x, config,
-                                               None if masks is None else masks[index])
+                loss, features = train_step(x, None if masks is None else masks[index])
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"the loss became {loss.item()} at epoch {len(history.epoch_loss)}, step {step}; "
@@ -517,25 +554,38 @@ def pretrain(
             call_back(epoch + 1)
         if checkpoint_every and (epoch + 1) % checkpoint_every == 0 and epoch + 1 < config.epochs:
             history.wall_s = time.perf_counter() - start - callback_s
-            save_checkpoint(checkpoint, model, config, history, training={
-                "epoch": epoch + 1, "optimiser": optimiser.state_dict(), "schedule": schedule.state_dict(),
-                "probes": probes.state_dict(), "probe_optimiser": probe_optimiser.state_dict() if probe_optimiser else None,
-                "random": _random_state()})
+            random_state = _random_state(order_generator)  # every process's, in a distributed run
+            if rank == 0:
+                save_checkpoint(checkpoint, model, config, history, training={
+                    "epoch": epoch + 1, "optimiser": optimiser.state_dict(), "schedule": schedule.state_dict(),
+                    "probes": probes.state_dict(),
+                    "probe_optimiser": probe_optimiser.state_dict() if probe_optimiser else None,
+                    "random": random_state})
     history.wall_s = time.perf_counter() - start - callback_s
-    history.images_per_s = config.epochs * steps_per_epoch * batch_size / history.wall_s
+    history.images_per_s = config.epochs * steps_per_epoch * batch_size * world / history.wall_s
     if device.type == "cuda":
         history.peak_memory_mb = torch.cuda.max_memory_allocated(device) / 2**20
     model.eval()
-    if checkpoint is not None:
+    if checkpoint is not None and rank == 0:
         save_checkpoint(checkpoint, model, config, history)
     return model, history
 
 
-def _online_probes(dim: int, labels: dict | None, n: int, device: torch.device) -> nn.ModuleDict:
+class _Step(nn.Module):
+    """One training step as a module (:func:`training_step`), so that
+    ``DistributedDataParallel`` can wrap it: its forward returns (loss, features)."""
+
+    def __init__(self, model: SSLModel, loss_fn: nn.Module, augment: SSLAugment, config: TrainConfig) -> None:
+        super().__init__()
+        self.model, self.loss_fn, self.augment, self.config = model, loss_fn, augment, config
+
+    def forward(self, x: torch.Tensor, masks: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return training_step(self.model, self.loss_fn, self.augment, x, self.config, masks)
+
+
+def _online_probes(dim: int, labels: dict | None, device: torch.device) -> nn.ModuleDict:
     heads = nn.ModuleDict()
     for factor, y in (labels or {}).items():
-        if len(y) != n:
-            raise ValueError(f"probe_labels[{factor!r}] has {len(y)} labels for {n} images; they must match.")
         heads[f"factor:{factor}"] = nn.Linear(dim, int(y.max()) + 1)  # any factor name, "type" and "train" too
     return heads.to(device)
 
@@ -556,9 +606,16 @@ def save_checkpoint(path: str | Path, model: SSLModel, config: TrainConfig, hist
     write_atomically(path, lambda temporary: torch.save(state, temporary))
 
 
-def _random_state() -> dict:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+def _random_state(order_generator: torch.Generator | None = None) -> dict | list[dict]:
+    """The random state to save: this process's generators, or, in a distributed run (with
+    its shared ``order_generator``), a list of every process's, in rank order."""
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+    if order_generator is None:
+        return state
+    every: list = [None] * distributed.rank_and_world()[1]
+    torch.distributed.all_gather_object(every, {**state, "order": order_generator.get_state()})
+    return every
 
 
 def _check_saved_config(path, saved: dict, config: TrainConfig) -> None:
@@ -570,7 +627,8 @@ def _check_saved_config(path, saved: dict, config: TrainConfig) -> None:
                          "delete it or pass another checkpoint path.")
 
 
-def _restore(saved: dict, model, optimiser, schedule, probes, probe_optimiser, history: History) -> tuple[int, float]:
+def _restore(saved: dict, model, optimiser, schedule, probes, probe_optimiser, history: History,
+             order_generator: torch.Generator | None = None) -> tuple[int, float]:
     """Put a stopped run's state back; returns the epoch to go on from and the seconds trained."""
     training = saved["training"]
     model.load_state_dict(saved["model"])
@@ -582,6 +640,14 @@ def _restore(saved: dict, model, optimiser, schedule, probes, probe_optimiser, h
     for name, value in saved["history"].items():
         setattr(history, name, value)
     state = training["random"]
+    if isinstance(state, list):  # a distributed run's: this process's, and the shared order
+        if order_generator is None or len(state) != distributed.rank_and_world()[1]:
+            raise ValueError(f"this checkpoint was saved by a run on {len(state)} processes; resume it on as many "
+                             "(torchrun --nproc_per_node N).")
+        state = state[distributed.rank_and_world()[0]]
+        order_generator.set_state(state["order"])
+    elif order_generator is not None:
+        raise ValueError("this checkpoint was saved by a run on one process; resume it on one process.")
     torch.set_rng_state(state["torch"])
     np.random.set_state(state["numpy"])
     random.setstate(state["python"])

@@ -16,7 +16,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "splicer_tutorial"
 
-GROUND = ("config", "files", "chunks", "deconstruct", "augment", "losses", "models")
+GROUND = ("config", "files", "distributed", "chunks", "deconstruct", "augment", "losses", "models")
 DATA = ("datasets", "dominoes", "factorsets", "channel_toy", "multiplex", "multispectral", "histology", "masks",
         "randbits", "owndata")
 TRAINING = ("training", "probes", "results")
