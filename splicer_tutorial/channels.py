@@ -134,6 +134,7 @@ def run(
     checkpoint: str | None = None,
     checkpoint_every: int | None = None,
     resume: bool = False,
+    sync_batchnorm: bool = False,
 ):
     """Pretrain on a multi-channel data set's training variant, then probe every factor.
 
@@ -152,6 +153,7 @@ def run(
         return_model: also return the trained model.
         checkpoint, checkpoint_every, resume: save the training there (every so many
             epochs) and go on from a stopped run (:func:`splicer_tutorial.training.pretrain`).
+        sync_batchnorm: BatchNorm over the global batch of a distributed run (GPUs).
 
     Returns a JSON-ready dict: ``config``, ``dataset``, ``reference``, ``mode``, ``seed``,
     provenance, ``wall_s``, ``history``, ``probes`` and ``naive_probes`` (``{variant:
@@ -182,7 +184,8 @@ def run(
     else:
         model, history = pretrain(train.images, config, probe_labels=dict(train.factors), device=device,
                                   progress=progress, masks=train.masks if config.mask_labels else None,
-                                  checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume)
+                                  checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
+                                  sync_batchnorm=sync_batchnorm)
     evaluation = probes_module.evaluate(model.encoder, data, factors=spec.factors, knn=False, device=device,
                                         test_sets=(spec.test_set,))
     if missing:

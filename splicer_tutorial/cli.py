@@ -59,7 +59,7 @@ VARIANT_OPTIONS: dict[str, tuple[str, ...]] = {
 #: ``run`` options that only some data sets use: option -> those data sets
 DATASET_OPTIONS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("temperature", "backbone", "width", "crop_scale", "checkpoint", "checkpoint_every", "resume",
-                     *VARIANT_OPTIONS), SSL_DATASETS),
+                     "sync_batchnorm", *VARIANT_OPTIONS), SSL_DATASETS),
     **dict.fromkeys(("curve_every", "sections", "fill", "per_class", "resolution", "source", "random_mask",
                      "shortcut_probes", "interaction"), ("dominoes",)),
     **dict.fromkeys(("bits", "zero_bits"), ("randbits",)),
@@ -194,6 +194,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--save-embeddings", default=None, metavar="FILE.npz",
                      help="your own images: also save every image's features and embedding, with its name, split "
                           "and labels")
+    run.add_argument("--sync-batchnorm", action="store_true",
+                     help="under torchrun on GPUs: BatchNorm statistics over the global batch")
     run.add_argument("--out", required=True, help="the JSON file to write")
 
     many = commands.add_parser("sweep", help="many runs from a plan, skipping those already done")
@@ -504,6 +506,8 @@ def _run(args: argparse.Namespace, argv: list[str]) -> dict:
         options["shortcut"] = True
     if args.save_embeddings is not None:
         options["save_embeddings"] = args.save_embeddings
+    if args.sync_batchnorm:
+        options["sync_batchnorm"] = True
     if args.curve_every is not None:
         options["curve_every"] = args.curve_every
     if args.allocate is not None:

@@ -298,6 +298,7 @@ def run_dominoes(
     checkpoint: str | None = None,
     checkpoint_every: int | None = None,
     resume: bool = False,
+    sync_batchnorm: bool = False,
 ):
     """Pretrain on correlated training dominoes, then probe every variant.
 
@@ -317,6 +318,7 @@ def run_dominoes(
             suppression, at a third of the probing time.
         checkpoint, checkpoint_every, resume: save the training there (every so many
             epochs) and go on from a stopped run (:func:`splicer_tutorial.training.pretrain`).
+        sync_batchnorm: BatchNorm over the global batch of a distributed run (GPUs).
         chunks: for a trained run, also probe each chunk of the projected embedding
             (:func:`chunk_probes`; K chunks for the component variants, 2 for the baseline),
             stored as ``chunk_probes``.
@@ -356,6 +358,7 @@ def run_dominoes(
             checkpoint=checkpoint,
             checkpoint_every=checkpoint_every,
             resume=resume,
+            sync_batchnorm=sync_batchnorm,
         )
     if test_sets is None:  # the interaction set has its own probe
         test_sets = tuple(v for v in data["test"] if v != dominoes_module.INTERACTION_SET)

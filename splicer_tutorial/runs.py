@@ -40,8 +40,9 @@ from .files import write_atomically
 from .training import TrainConfig, pretrain, untrained
 
 
-#: The run options of every SSL family that save and resume training (:func:`splicer_tutorial.training.pretrain`).
-CHECKPOINTING = ("checkpoint", "checkpoint_every", "resume")
+#: The run options of every SSL family that go to :func:`splicer_tutorial.training.pretrain`: save and
+#: resume training, and BatchNorm over the global batch of a distributed run.
+CHECKPOINTING = ("checkpoint", "checkpoint_every", "resume", "sync_batchnorm")
 
 
 @dataclass(frozen=True)
