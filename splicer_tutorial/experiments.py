@@ -66,12 +66,7 @@ def load_dominoes(mode: str | None = None, seed: int = 0, source_split: str = "t
 
 def train_config(mode: str | None = None, **overrides: Any) -> TrainConfig:
     """The :class:`TrainConfig` of a mode's preset, with any field overridden."""
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ValueError(f"unknown TrainConfig fields {unknown}; known fields: {sorted(fields)}.")
-    values = {**PRESETS[config_module.mode(mode)]["train"], **overrides}
-    return TrainConfig(**values)
+    return TrainConfig.from_values({**PRESETS[config_module.mode(mode)]["train"], **overrides})
 
 
 REFERENCES = ("cifar_only", "mnist_only", "random_init")

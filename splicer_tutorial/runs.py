@@ -152,8 +152,8 @@ def _randbits_config(mode: str | None = None, variant: str = "baseline", bits: i
             raise ValueError(f"variant {variant!r} splits the digit from the bits; give bits= (the number of bit "
                              "channels) or groups=.")
         overrides["groups"] = randbits.channel_split(bits)
-    return _config({**randbits.PRESETS[config_module.mode(mode)]["train"], "variant": variant, **overrides,
-                    **randbits.FIXED})
+    return TrainConfig.from_values({**randbits.PRESETS[config_module.mode(mode)]["train"], "variant": variant,
+                                    **overrides, **randbits.FIXED})
 
 
 def _randbits_load(mode: str, seed: int, bits: int | None = None, **options: Any) -> tuple[dict, dict]:
@@ -281,14 +281,6 @@ def save_embeddings_file(model, data: dict, path: str, device=None) -> Path:
 
 
 # ---------------------------------------------------------------------- the registry
-
-
-def _config(values: dict[str, Any]) -> TrainConfig:
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(values) - fields)
-    if unknown:
-        raise ValueError(f"unknown TrainConfig fields {unknown}; known fields: {sorted(fields)}.")
-    return TrainConfig(**values)
 
 
 #: Every data set of the run path, by its ``run --dataset`` name.

@@ -146,6 +146,15 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_values(cls, values: dict) -> "TrainConfig":
+        """A config from a dict of its fields; a one-line error naming any unknown field."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - fields)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig fields {unknown}; known fields: {sorted(fields)}.")
+        return cls(**values)
+
 
 @dataclass
 class History:
