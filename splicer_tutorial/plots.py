@@ -391,9 +391,11 @@ def plot_chunk_matrix(
 
     ``matrices`` is ``{model name: (K, F) array}`` from
     :func:`splicer_tutorial.probes.chunk_probe_matrix`; rows are the embedding's chunks,
-    columns the factors. A chunk that specialises is bright in one column only.
+    columns the factors. A chunk that specialises is bright in one column only. Models may
+    have different K: each panel then names its own rows (the first K of ``chunk_names``).
     """
-    rows_count = len(np.asarray(next(iter(matrices.values()))))
+    counts = {len(np.asarray(matrix)) for matrix in matrices.values()}
+    rows_count = max(counts)
     fig, axes = plt.subplots(1, len(matrices), figsize=(FIGURE_WIDTH, 1.2 + 0.55 * rows_count), squeeze=False,
                              layout="constrained")
     for i, (ax, (name, matrix)) in enumerate(zip(axes[0], matrices.items())):
@@ -402,9 +404,9 @@ def plot_chunk_matrix(
         for (k, j), value in np.ndenumerate(matrix):
             ax.text(j, k, f"{value:.2f}", ha="center", va="center", fontsize=9,
                     color="white" if value < 0.6 else "black")
-        rows = chunk_names or [f"chunk {k}" for k in range(matrix.shape[0])]
+        rows = list(chunk_names or [f"chunk {k}" for k in range(matrix.shape[0])])[: matrix.shape[0]]
         ax.set_xticks(range(len(factors)), factors)
-        ax.set_yticks(range(matrix.shape[0]), rows if i == 0 else [])
+        ax.set_yticks(range(matrix.shape[0]), rows if i == 0 or len(counts) > 1 else [])  # K may differ by panel
         ax.set_title(name, fontsize=10)
     fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="probe accuracy")
     if title:

@@ -117,6 +117,9 @@ def test_plot_suppression_chunk_matrix_and_cost() -> None:
     fig = plots.plot_chunk_matrix({"m": matrix, "n": matrix.T})
     assert len(fig.axes) == 3  # two heatmaps and a colour bar
     np.testing.assert_allclose(fig.axes[0].images[0].get_array(), matrix)
+    assert not any(t.get_text() for t in fig.axes[1].get_yticklabels())  # the same K: rows named once
+    fig = plots.plot_chunk_matrix({"K=2": matrix, "K=3": np.vstack([matrix, [0.5, 0.5]])}, chunk_names=["a", "b", "c"])
+    assert [[t.get_text() for t in ax.get_yticklabels()] for ax in fig.axes[:2]] == [["a", "b"], ["a", "b", "c"]]
     missing = {"none": {"a": 0.9, "b": 0.8}, "x+y": {"a": 0.3, "b": 0.7}}
     fig = plots.plot_missing({"base": missing, "splicer": missing}, ("b", "a"))
     assert len(fig.axes) == 3
