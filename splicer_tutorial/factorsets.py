@@ -114,6 +114,12 @@ class ChannelDataset:
         photometric_channels: how many channels it jitters (0: crop and flip only).
         presets: ``{mode: settings of load}`` (the data part of
             :data:`splicer_tutorial.runs.PRESETS`).
+        data_options: the data set's own options beside ``correlation`` (histology:
+            ``masks``, the source of its training masks), taken by
+        load_noted: ``(mode, correlation=..., seed=..., **data options) -> (data, notes)``:
+            the data, and what a result should record about how it was made; and by
+        configure: ``(**data options) -> TrainConfig overrides`` of the component variants
+            (histology's ``masks="regions"``: three mask labels).
     """
 
     name: str
@@ -129,10 +135,29 @@ class ChannelDataset:
     augment: str = "channels"
     photometric_channels: int | None = None
     presets: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    data_options: tuple[str, ...] = ()
+    load_noted: Callable[..., tuple[dict, dict]] | None = None
+    configure: Callable[..., dict[str, Any]] | None = None
 
     @property
     def chance(self) -> float:
         return 1 / self.num_classes
+
+    def load_with_notes(self, mode: str, seed: int, correlation: float = 1.0, **options: Any) -> tuple[dict, dict]:
+        """The data for a mode and seed, with the data set's own ``options``, and its notes
+        (``{}`` for a data set without ``load_noted``)."""
+        unknown = sorted(set(options) - set(self.data_options))
+        if unknown:
+            raise ValueError(f"{unknown} are not data options of {self.name}; it takes {list(self.data_options)}.")
+        if self.load_noted is not None:
+            return self.load_noted(mode, correlation=correlation, seed=seed, **options)
+        return self.load(mode, correlation=correlation, seed=seed), {}
+
+    def config_overrides(self, variant: str, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The TrainConfig overrides the data options imply for ``variant`` (none for the baseline)."""
+        if self.configure is None or variant == "baseline":
+            return {}
+        return self.configure(**options)
 
 
 def correlated_and_independent(

@@ -523,6 +523,26 @@ def load_tissue_sets(mode: str | None = None, correlation: float = 1.0, seed: in
     return load_tissue(mode, correlation, seed, **overrides)[0]
 
 
+def load_with_masks(mode: str | None = None, correlation: float = 1.0, seed: int = 0,
+                    masks: str | None = None) -> tuple[dict, dict]:
+    """Tissue tiles whose training masks come from ``masks`` (default ``ground_truth``; a
+    degradation like ``dilate:2``, ``classical``, or ``regions``: the three-label map), and
+    the record of that source and its mean IoU (``{"masks": {"source", "iou"}}``)."""
+    if masks == "regions":
+        data, _ = load_tissue(mode, correlation=correlation, seed=seed, masks="regions")
+        return data, {"masks": {"source": "regions", "iou": 1.0}}
+    data, instances = load_tissue(mode, correlation=correlation, seed=seed)
+    source = masks or "ground_truth"
+    data, mean_iou = with_training_masks(data, instances, source, seed=seed)
+    return data, {"masks": {"source": source, "iou": mean_iou}}
+
+
+def mask_config(masks: str | None = None) -> dict[str, Any]:
+    """The components a mask source implies: three mask labels for ``regions`` (stroma,
+    nuclei, gaps), the data set's two otherwise."""
+    return {"mask_labels": len(REGIONS)} if masks == "regions" else {}
+
+
 #: The tissue tiles for :func:`splicer_tutorial.channels.run` and ``run --dataset histology``:
 #: components from the nuclei masks (label 0 background, 1 nuclei); crop and flip only,
 #: no colour jitter, which would erase the stain shortcut under study (chapter 13 shows
@@ -531,4 +551,5 @@ DATASET = ChannelDataset(
     target="tissue",
     name="histology", channels=CHANNELS, factors=FACTORS, num_classes=2, groups=(), load=load_tissue_sets, presets=PRESETS,
     mask_labels=2, augment="channels", photometric_channels=0,
+    data_options=("masks",), load_noted=load_with_masks, configure=mask_config,
 )

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from . import channels, experiments, histology, owndata, randbits, supervised
+from . import channels, experiments, owndata, randbits, supervised
 from . import config as config_module
 from . import probes as probes_module
 from . import results as results_module
@@ -99,14 +99,11 @@ def _channel_family(name: str) -> Family:
     spec = channels.get(name)
 
     def load(mode: str, seed: int, correlation: float = 1.0, **options: Any) -> tuple[dict, dict]:
-        if name == "histology":
-            return _histology_load(mode, seed, correlation, **options)
-        return spec.load(mode, correlation=correlation, seed=seed), {}
+        return spec.load_with_notes(mode, seed, correlation, **options)
 
     def train_config(mode: str | None = None, variant: str = "baseline", **overrides: Any) -> TrainConfig:
-        if name == "histology" and overrides.pop("masks", None) == "regions" and variant != "baseline":
-            overrides["mask_labels"] = len(histology.REGIONS)  # stroma, nuclei, gaps: three components
-        return channels.train_config(spec, mode, variant, **overrides)
+        options = {k: overrides.pop(k) for k in spec.data_options if k in overrides}  # e.g. histology's masks
+        return channels.train_config(spec, mode, variant, **{**spec.config_overrides(variant, options), **overrides})
 
     def run_it(config, mode, data, reference, device, progress, command, return_model, **options):
         return channels.run(spec, config, mode, data=data, reference=reference, device=device, progress=progress,
@@ -117,22 +114,10 @@ def _channel_family(name: str) -> Family:
                for mode in experiments.PRESETS}
     return Family(
         name=name, presets=presets, train_config=train_config, load=load, run=run_it,
-        data_options=("correlation", *(("masks",) if name == "histology" else ())),
+        data_options=("correlation", *spec.data_options),
         run_options=("missing", "allocate", *CHECKPOINTING),
         check_reference=lambda reference: channels.parse_reference(spec, reference),
     )
-
-
-def _histology_load(mode: str, seed: int, correlation: float = 1.0, masks: str | None = None) -> tuple[dict, dict]:
-    """Tissue tiles whose training masks come from ``masks`` (default ``ground_truth``;
-    ``regions``: the three-label map), and the record of that source and its IoU."""
-    if masks == "regions":
-        data, _ = histology.load_tissue(mode, correlation=correlation, seed=seed, masks="regions")
-        return data, {"masks": {"source": "regions", "iou": 1.0}}
-    data, instances = histology.load_tissue(mode, correlation=correlation, seed=seed)
-    source = masks or "ground_truth"
-    data, mean_iou = histology.with_training_masks(data, instances, source, seed=seed)
-    return data, {"masks": {"source": source, "iou": mean_iou}}
 
 
 # ------------------------------------------------------------------------- RandBits

@@ -144,3 +144,14 @@ def test_train_config_sizes_near_equal_chunks_for_three_mask_labels() -> None:
     config = channels.train_config("histology", "fast", "splicer", mask_labels=3)
     assert config.num_components == 3 and config.chunk_sizes == (43, 43, 42)
     assert channels.train_config("histology", "fast", "splicer").chunk_sizes is None  # 2 divides 128
+
+
+def test_a_data_set_owns_its_data_options() -> None:
+    """Histology's mask source is its own option: loaded with notes, and turned into components."""
+    with pytest.raises(ValueError, match=r"\['masks'\] are not data options of multiplex"):
+        channels.get("multiplex").load_with_notes("fast", 0, masks="regions")
+    histology = channels.get("histology")
+    assert histology.data_options == ("masks",)
+    assert histology.config_overrides("splicer", {"masks": "regions"}) == {"mask_labels": 3}
+    assert histology.config_overrides("splicer", {"masks": "dilate:2"}) == {}
+    assert histology.config_overrides("baseline", {"masks": "regions"}) == {}
