@@ -297,6 +297,7 @@ def estimate_memory(
       bf16 autocast when ``bf16``, as a GPU run computes;
     * ``data``: the uint8 training images (``n_images`` of them, default ``len(images)``),
       which stay on the device;
+    * ``masks``: their int64 label maps, for mask components (0 without ``masks``);
     * ``total``: their sum, plus a fifth for what the hook cannot see (the gradients of
       the activations during the backward pass, the allocator's rounding).
 
@@ -328,9 +329,11 @@ def estimate_memory(
         KEPT_INPUTS.remove(keep)
     parameters = 4 * 4 * sum(p.numel() for p in model.parameters())
     activations = sum(saved.values()) * min(config.batch_size, n_images or len(images)) / len(x)
-    data = (n_images or len(images)) * images[0].numel() * (1 + (masks is not None) * 8 / images.shape[1])
+    n = n_images or len(images)
+    data = n * images[0].numel()  # uint8: a byte per value
+    label_maps = 0 if masks is None else n * images[0, 0].numel() * 8  # int64 (H, W) per image
     return {"parameters": float(parameters), "activations": float(activations), "data": float(data),
-            "total": 1.2 * (parameters + activations + data)}
+            "masks": float(label_maps), "total": 1.2 * (parameters + activations + data + label_maps)}
 
 
 def available_memory(device: torch.device) -> float:

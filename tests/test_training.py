@@ -465,6 +465,8 @@ def test_every_full_preset_fits_a_16_gb_gpu(dataset: str) -> None:
         estimate = training.estimate_memory(config, images, masks, n_images=n, bf16=True)
         assert estimate["total"] <= 16 * 2**30, f"{dataset} {variant}: {estimate['total'] / 2**30:.1f} GB"
         assert estimate["activations"] > estimate["parameters"]  # activations dominate: the check measures them
+        assert estimate["data"] == n * images[0].numel()  # uint8 images
+        assert estimate["masks"] == (n * shape[1] * shape[2] * 8 if masks is not None else 0)  # int64 label maps
 
 
 def test_the_estimate_grows_with_the_batch_and_shrinks_with_checkpointing() -> None:
