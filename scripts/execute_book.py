@@ -23,6 +23,7 @@ import nbformat
 from jupyter_cache import get_cache
 from jupyter_cache.base import CacheBundleIn
 from jupyter_cache.executors.utils import single_nb_execution
+from sqlalchemy.exc import OperationalError
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 1200  # seconds per notebook, as _config.yml's execute.timeout
@@ -48,7 +49,7 @@ def execute(path: Path, cache_path: Path) -> tuple[str, str]:
             cache.cache_notebook_bundle(CacheBundleIn(notebook, str(path), data={"execution_seconds": result.time}),
                                         check_validity=False, overwrite=True)
             break
-        except Exception:  # noqa: BLE001 (a locked database: wait and retry)
+        except OperationalError:  # "database is locked": the other process is writing; wait and retry
             if attempt == 4:
                 raise
             time.sleep(1 + attempt)
