@@ -458,6 +458,7 @@ def pretrain(
     for factor, y in probe_labels.items():
         if len(y) != len(images):
             raise ValueError(f"probe_labels[{factor!r}] has {len(y)} labels for {len(images)} images; they must match.")
+    classes = {factor: int(y.max()) + 1 for factor, y in probe_labels.items()}  # of all images, not one shard
     order_generator = None
     if world > 1:  # this process's shard: every world-th image, the same number on every process
         if config.batch_size % world:
@@ -489,7 +490,7 @@ def pretrain(
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.1
     )
-    probes = _online_probes(model.encoder.out_dim, probe_labels, device)
+    probes = _online_probes(model.encoder.out_dim, classes, device)
     probe_optimiser = torch.optim.Adam(probes.parameters(), lr=1e-2) if probes else None
     labels = {f: y.to(device) for f, y in (probe_labels or {}).items()}
     use_amp = config.amp and device.type == "cuda"
@@ -595,10 +596,11 @@ class _Step(nn.Module):
         return training_step(self.model, self.loss_fn, self.augment, x, self.config, masks)
 
 
-def _online_probes(dim: int, labels: dict | None, device: torch.device) -> nn.ModuleDict:
+def _online_probes(dim: int, classes: dict[str, int], device: torch.device) -> nn.ModuleDict:
+    """A linear head per factor (``classes``: its number of classes) on detached features."""
     heads = nn.ModuleDict()
-    for factor, y in (labels or {}).items():
-        heads[f"factor:{factor}"] = nn.Linear(dim, int(y.max()) + 1)  # any factor name, "type" and "train" too
+    for factor, count in classes.items():
+        heads[f"factor:{factor}"] = nn.Linear(dim, count)  # any factor name, "type" and "train" too
     return heads.to(device)
 
 

@@ -172,3 +172,48 @@ def test_torchrun_runs_the_command_line_on_two_processes_and_rank_0_writes(tmp_p
     assert done.stdout.count("wrote ") == 1, "only rank 0 writes"
     result = json.loads(out.read_text())
     assert 0 <= result["probes"]["all"]["label"] <= 1
+
+
+def _resume_worker(rank: int, rendezvous: str, folder: str) -> None:
+    from splicer_tutorial import training
+
+    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=WORLD)
+    images, labels = _images()
+    config = TrainConfig(**{**CONFIG, "epochs": 3})
+    whole, _ = pretrain(images, config, probe_labels={"label": labels}, device="cpu", progress=False)
+    path = Path(folder) / "run.pt"
+    save, state = training.save_checkpoint, training._random_state
+    calls = []
+
+    def saved_then_killed(*args, training=None, **kwargs):  # rank 0 writes the second checkpoint, then stops
+        save(*args, training=training, **kwargs)
+        if training is not None and training["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    def gathered_then_killed(*args):  # every rank stops at the same point: after the second gather
+        calls.append(1)
+        out = state(*args)
+        if rank != 0 and len(calls) == 2:
+            raise KeyboardInterrupt
+        return out
+
+    training.save_checkpoint, training._random_state = saved_then_killed, gathered_then_killed
+    try:
+        pretrain(images, config, probe_labels={"label": labels}, checkpoint=path, checkpoint_every=1, device="cpu",
+                 progress=False)
+    except KeyboardInterrupt:
+        pass
+    training.save_checkpoint, training._random_state = save, state
+    dist.barrier()  # the checkpoint is written
+    resumed, _ = pretrain(images, config, probe_labels={"label": labels}, checkpoint=path, checkpoint_every=1,
+                          resume=True, device="cpu", progress=False)
+    same = all(torch.equal(a, b) for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()))
+    torch.save(same, Path(folder) / f"same.{rank}")
+    dist.destroy_process_group()
+
+
+def test_a_two_process_run_stopped_and_resumed_ends_as_an_uninterrupted_one(tmp_path: Path) -> None:
+    """Every process's random state and the shared order are saved, so resuming on as many
+    processes repeats the uninterrupted run bit for bit."""
+    mp.spawn(_resume_worker, args=(str(tmp_path / "rendezvous"), str(tmp_path)), nprocs=WORLD, join=True)
+    assert [torch.load(tmp_path / f"same.{r}") for r in range(WORLD)] == [True, True]
