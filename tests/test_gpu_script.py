@@ -101,7 +101,7 @@ def test_the_full_plan_goes_in_its_order_dominoes_one_at_a_time(tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     plan = [p.out for p in sweep.parse_plan(plans.PLANS["full"].lines(), (0, 1, 2))]
     steps = re.findall(r"step \d+: (\d+) of (\d+) to run, (\d+) at a time: (\S+) \.\. (\S+)", done.stdout)
-    assert [int(jobs) for _, _, jobs, _, _ in steps] == [1, 3, 1, 3]
+    assert [int(jobs) for _, _, jobs, _, _ in steps] == [1, 3, 1, 3, 1]  # the limits runs last, one at a time
     start, names = 0, []
     for to_run, runs, _, first, last in steps:  # the steps cut the plan in its order
         assert runs == to_run and plan[start] == first and plan[start + int(runs) - 1] == last
@@ -110,7 +110,7 @@ def test_the_full_plan_goes_in_its_order_dominoes_one_at_a_time(tmp_path: Path) 
     assert start == len(plan)
     prefixes = [{name.split("-")[0] for name in step} for step in names]
     assert prefixes == [{"dominoes"}, {"multiplex", "multispectral", "channel_toy", "histology"},
-                        {"supervised", "ablation"}, {"randbits"}]
+                        {"supervised", "ablation"}, {"randbits"}, {"limits"}]
     assert done.stdout.splitlines()[-1] == f"gpu-results: 0 of {len(plan)} runs done, {len(plan)} left"
     assert not any(tmp_path.iterdir())
 
