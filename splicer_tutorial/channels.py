@@ -208,13 +208,8 @@ def chunk_probes(model, data: dict[str, dict[str, FactorSet]], dataset: str | Ch
     from . import probes
 
     spec = get(dataset)
-    train, test = data["train"][spec.test_set], data["test"][spec.test_set]
-    z_train = probes.extract_features(model.embed, train.images, device=device)
-    z_test = probes.extract_features(model.embed, test.images, device=device)
-    matrix = probes.chunk_probe_matrix(z_train, {f: train.labels(f).numpy() for f in spec.factors},
-                                       z_test, {f: test.labels(f).numpy() for f in spec.factors}, list(chunks))
-    return {"split": spec.test_set, "factors": list(spec.factors), "chunk_sizes": list(chunks),
-            "matrix": matrix.tolist()}
+    return probes.chunk_probes(model.embed, data["train"][spec.test_set], data["test"][spec.test_set], spec.factors,
+                               list(chunks), spec.test_set, device=device)
 
 
 # ------------------------------------------------------------------ chunk allocation

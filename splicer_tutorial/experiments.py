@@ -174,16 +174,8 @@ def chunk_probes(
     """
     train = data["train"]["mnist_randomised"].subset(min(n_train, len(data["train"]["mnist_randomised"])))
     test = data["test"]["mnist_randomised"].subset(min(n_test, len(data["test"]["mnist_randomised"])))
-    factors = ("digit", "object")
-    z_train = probes_module.extract_features(model.embed, train.images, device=device)
-    z_test = probes_module.extract_features(model.embed, test.images, device=device)
-    matrix = probes_module.chunk_probe_matrix(
-        z_train, {f: train.labels(f).numpy() for f in factors}, z_test, {f: test.labels(f).numpy() for f in factors},
-        chunks,
-    )
-    return {"split": "mnist_randomised", "factors": list(factors),
-            "chunk_sizes": list(as_chunk_sizes(z_train.shape[1], chunks)),
-            "matrix": matrix.tolist()}
+    return probes_module.chunk_probes(model.embed, train, test, ("digit", "object"), chunks, "mnist_randomised",
+                                      device=device)
 
 
 def shortcut_probes(model, data: dict, chunks: Sequence[int], object_chunk: int | None = None,

@@ -172,3 +172,16 @@ def chunk_probe_matrix(
         for j, factor in enumerate(train_labels):
             matrix[k, j] = linear_probe(train_z[:, cols], train_labels[factor], test_z[:, cols], test_labels[factor])
     return matrix
+
+
+def chunk_probes(embed: Callable[[torch.Tensor], torch.Tensor], train, test, factors: Sequence[str],
+                 chunks: int | Sequence[int], split: str, device: str | torch.device | None = None) -> dict:
+    """:func:`chunk_probe_matrix` of ``embed``'s outputs (e.g. ``model.embed``) on a training
+    and a test set of one split (each with ``images`` and ``labels(factor)``), as a result
+    records it: ``{"split", "factors", "chunk_sizes", "matrix": (K, F) nested list}``."""
+    z_train = extract_features(embed, train.images, device=device)
+    z_test = extract_features(embed, test.images, device=device)
+    matrix = chunk_probe_matrix(z_train, {f: train.labels(f).numpy() for f in factors},
+                                z_test, {f: test.labels(f).numpy() for f in factors}, chunks)
+    return {"split": split, "factors": list(factors), "chunk_sizes": list(as_chunk_sizes(z_train.shape[1], chunks)),
+            "matrix": matrix.tolist()}

@@ -222,8 +222,8 @@ def own_family(dataset: str) -> Family:
     def run_it(config, mode, data, reference, device, progress, command, return_model,
                save_embeddings: str | None = None, missing: bool | None = None, **options):
         missing = bool(spec.factors) if missing is None else missing  # nothing to probe without labels
-        if save_embeddings is not None and Path(save_embeddings).suffix != ".npz":  # before any training
-            raise ValueError(f"save_embeddings={str(save_embeddings)!r} must end in .npz.")
+        if save_embeddings is not None:  # before any training
+            _embeddings_path(save_embeddings)
         result, model = channels.run(spec, config, mode, data=data, reference=reference, device=device,
                                      progress=progress, command=command, return_model=True, missing=missing, **options)
         if save_embeddings is not None:
@@ -239,12 +239,17 @@ def own_family(dataset: str) -> Family:
     )
 
 
+def _embeddings_path(path: str | Path) -> Path:
+    """``path`` as the ``.npz`` :func:`save_embeddings_file` writes; a one-line error otherwise."""
+    if Path(path).suffix != ".npz":
+        raise ValueError(f"save_embeddings={str(path)!r} must end in .npz.")
+    return Path(path)
+
+
 def save_embeddings_file(model, data: dict, path: str, device=None) -> Path:
     """Every image's encoder features ``h`` (N, F) and embedding ``z`` (N, D), with its name
     and split, written to ``path`` (an ``.npz``, atomically). Returns the path."""
-    path = Path(path)
-    if path.suffix != ".npz":
-        raise ValueError(f"save_embeddings={str(path)!r} must end in .npz.")
+    path = _embeddings_path(path)
     sets = [(split, s) for split, named in data.items() for s in named.values()]
     arrays = {
         "features": np.concatenate([probes_module.extract_features(model.encoder, s.images, device=device)
