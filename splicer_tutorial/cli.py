@@ -24,6 +24,7 @@ import contextlib
 import fnmatch
 import functools
 import io
+import json
 import math
 import os
 import shlex
@@ -132,7 +133,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="the component terms' temperature (default: --temperature)")
     run.add_argument("--component-projector", choices=("own", "shared"), default=None,
                      help="own: components get a projector of chunk width (default); shared: the primary's")
-    run.add_argument("--fill", choices=("zero", "crop"), default=None)
+    run.add_argument("--fill", choices=("zero", "crop"), default=None,
+                     help="components: crop each section to its own image (the dominoes' default, except with "
+                          "--joint-pass or --random-mask) or zero-fill it at the image's shape")
     run.add_argument("--sections", type=_pair, default=None, metavar="RxC",
                      help="components: a rows x cols grid of sections (2x1: halves, 2x2: quarters)")
     run.add_argument("--random-mask", type=_positive, default=None, metavar="BLOCK",
@@ -484,18 +487,52 @@ DATA_OPTIONS = {"correlation": "correlation", "per_class": "max_per_class", "sou
                 "image_size": "size"}
 
 
+def _config(args: argparse.Namespace):
+    """The training config of checked ``run`` arguments: a :class:`TrainConfig`, or for
+    ``binary_dominoes`` the supervised settings (a dict)."""
+    if args.dataset == "binary_dominoes":
+        settings = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
+                                      ("correlation", args.correlation)) if v is not None}
+        return runs.train_config(args.dataset, args.mode, seed=args.seed, **settings)
+    overrides = _ssl_overrides(args)
+    extra = {"bits": args.bits} if args.dataset == "randbits" else {"masks": args.masks} if args.masks else {}
+    return runs.train_config(args.dataset, args.mode, overrides.pop("variant"), **extra, **overrides)
+
+
+def run_config(args: list[str]) -> dict | None:
+    """The training config, as a result file records it (``result["config"]``), that these
+    ``run`` arguments give with the package as it is now; None for ``binary_dominoes``
+    (its results record the supervised settings in another form); without ``chunk_sizes``
+    under ``--allocate`` (the run chooses them). ``ValueError`` as
+    :func:`parse_run_arguments` for arguments ``run`` would reject.
+
+    A sweep compares it with a result's recorded config: when a default has changed since
+    the result was written, the two differ although the arguments do not.
+    """
+    values = parse_run_arguments(list(args))
+    namespace = argparse.Namespace(**values)
+    if namespace.dataset == "binary_dominoes":
+        return None
+    config = json.loads(json.dumps(_config(namespace).to_dict()))
+    if namespace.allocate is not None:  # the run chooses its chunk sizes itself
+        config.pop("chunk_sizes")
+    return config
+
+
+#: ``run`` options whose whole effect is on the training config (:func:`_ssl_overrides`): two
+#: results whose arguments differ only in these are the same run when their configs agree
+#: (``--fill zero`` given, say, where it was the default).
+CONFIG_OPTIONS = ("method", "variant", "seed", "epochs", "batch_size", "temperature", "lam", "fill", "sections",
+                  "random_mask", "projector", "groups", "chunk_sizes", "backbone", "width", "component_term",
+                  "component_temperature", "component_projector", "crop_scale", "no_primary", "same_geometry",
+                  "joint_pass", "no_background")
+
+
 def _run(args: argparse.Namespace, argv: list[str]) -> dict:
     """One run of checked arguments (:func:`check_run`), through :func:`splicer_tutorial.runs.run`."""
     if args.dataset == "randbits" and args.bits is None:  # a plan line may leave it out
         raise ValueError("--dataset randbits needs --bits N (the number of bit channels, e.g. 10).")
-    if args.dataset == "binary_dominoes":
-        settings = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
-                                      ("correlation", args.correlation)) if v is not None}
-        config = runs.train_config(args.dataset, args.mode, seed=args.seed, **settings)
-    else:
-        overrides = _ssl_overrides(args)
-        extra = {"bits": args.bits} if args.dataset == "randbits" else {"masks": args.masks} if args.masks else {}
-        config = runs.train_config(args.dataset, args.mode, overrides.pop("variant"), **extra, **overrides)
+    config = _config(args)
     options = {name: getattr(args, flag) for flag, name in DATA_OPTIONS.items()
                if getattr(args, flag) not in (None, False) and name in runs.family(args.dataset).data_options}
     if args.resolution is not None:

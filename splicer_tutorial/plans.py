@@ -11,11 +11,15 @@ state of each run.
   chapters for their error bars;
 * ``scale``: when does suppression appear on MNIST-CIFAR? The fast preset with one knob
   turned at a time (epochs, width, resolution, data), baseline, CIFAR-only and SpliCER
-  at each point (CPU);
-* ``cpu``: chapter 7's contenders at the CPU point of the scale study (CPU);
+  at each point (CPU; SpliCER zero-filled);
+* ``cpu``: chapter 7's contenders at the CPU point of the scale study (CPU; components
+  zero-filled, the default when they ran), then the component contenders again with
+  cropped halves (``design/<variant>-crop``);
 * ``design``: the design choices the paper leaves open (form and temperature of the
   component term, the primary term, a block-diagonal or shared projector, lambda,
-  zero-fill or crop, shared geometry), one change to SpliCER each, at the CPU point (CPU);
+  zero-fill or crop, shared geometry), one change to zero-filled SpliCER each, at the CPU
+  point (CPU); cropping won, and is now the dominoes' default
+  (:func:`splicer_tutorial.experiments.train_config`);
 * ``exercises``: the run of every "predict, then run" exercise, five seeds in fast mode,
   so that each solution states the answer with its seed spread (CPU, minutes);
 * ``limits``: where SpliCER stops: the classifier's shortcut (probes on the object chunk,
@@ -92,7 +96,7 @@ def _full() -> list[str]:
     ]
     # 5. the ablations of SpliCER (SimCLR), one setting changed each, and RandBits
     ablations = {"quarters": "--sections 2x2", "lam0.5": "--lam 0.5", "lam2": "--lam 2",
-                 "no_primary": "--no-primary", "crop": "--fill crop", "same_geometry": "--same-geometry",
+                 "no_primary": "--no-primary", "zero": "--fill zero", "same_geometry": "--same-geometry",
                  "block": "--projector block", "joint_pass": "--joint-pass"}
     lines += [channel(f"ablation-{name}", f"--variant splicer {flags}") for name, flags in ablations.items()]
     grid = randbits.PRESETS["full"]["grid"]
@@ -170,7 +174,7 @@ def _fast() -> list[str]:
     ]
     # chapter 8: the ablations, at half the fast epochs; chapter 2: supervised binary dominoes
     ablations = {"": "", "-quarters": "--sections 2x2", "-lam0.5": "--lam 0.5", "-lam2": "--lam 2",
-                 "-no_primary": "--no-primary", "-crop": "--fill crop", "-same_geometry": "--same-geometry",
+                 "-no_primary": "--no-primary", "-zero": "--fill zero", "-same_geometry": "--same-geometry",
                  "-block": "--projector block", "-joint_pass": "--joint-pass"}
     lines += [line("dominoes-e4-simclr-baseline", "--method simclr --epochs 4 --no-knn")]
     lines += [line(f"dominoes-e4-simclr-splicer{name}", f"--method simclr --variant splicer --epochs 4 {flags} --no-knn")
@@ -196,7 +200,10 @@ SCALE_POINTS: tuple[tuple[int, int, str, int], ...] = (
     (256, 16, "half", 200),
 )
 #: The runs at each point: name -> run arguments.
-SCALE_RUNS = {"baseline": "", "cifar_only": "--reference cifar_only", "splicer": "--variant splicer"}
+SCALE_RUNS = {"baseline": "", "cifar_only": "--reference cifar_only", "splicer": "--variant splicer --fill zero"}
+#: The scale study and the CPU point's contenders were run with zero-filled components, the
+#: default before the design study; cropped SpliCER at the CPU point is the design study's
+#: ``crop`` row.
 
 
 def scale_point_name(epochs: int, width: int, resolution: str, per_class: int) -> str:
@@ -222,13 +229,22 @@ def _scale() -> list[str]:
 CPU_POINT = SCALE_POINTS[0]
 
 
+#: The component contenders run again with cropped halves, the default since the design
+#: study, in the order they run: (method, variant). Their files sit beside the design
+#: study's cropped SpliCER in ``design/``, named ``<variant>-crop``.
+CROPPED_CONTENDERS = (("simclr", "sigma_je"), ("vicreg", "splicer"), ("simclr", "average"), ("simclr", "separate"))
+
+
 def _cpu() -> list[str]:
-    contenders = {**SCALE_RUNS, **{v: f"--variant {v}" for v in ("sigma_je", "average", "separate")}}
+    contenders = {**SCALE_RUNS, **{v: f"--variant {v} --fill zero" for v in ("sigma_je", "average", "separate")}}
     return [*(scale_line(run, args, CPU_POINT) for run, args in contenders.items()),
-            *(scale_line(run, SCALE_RUNS[run], CPU_POINT, "vicreg") for run in ("baseline", "splicer"))]
+            *(scale_line(run, SCALE_RUNS[run], CPU_POINT, "vicreg") for run in ("baseline", "splicer")),
+            *(scale_line(f"{variant}-crop", f"--variant {variant} --fill crop", CPU_POINT, method, folder="design")
+              for method, variant in CROPPED_CONTENDERS)]
 
 
-#: The design choices the paper leaves open, each one change to SpliCER's defaults, in the
+#: The design choices the paper leaves open, each one change to SpliCER's defaults as they
+#: were then (zero-filled components: every line but ``crop`` says ``--fill zero``), in the
 #: order they run: name -> run arguments.
 DESIGN_CHOICES = {
     "cross-t0.5": "--component-term cross --component-temperature 0.5",
@@ -245,7 +261,8 @@ DESIGN_CHOICES = {
 
 
 def _design() -> list[str]:
-    return [scale_line(f"splicer-{name}", f"--variant splicer {args}", CPU_POINT, folder="design")
+    return [scale_line(f"splicer-{name}", f"--variant splicer {args if '--fill' in args else args + ' --fill zero'}",
+                       CPU_POINT, folder="design")
             for name, args in DESIGN_CHOICES.items()]
 
 
@@ -295,14 +312,17 @@ def _exercises() -> list[str]:
 #: Where SpliCER stops (the chapter of that name): each run's name and its ``run`` arguments,
 #: the same in fast mode (under ``limits/``) and in full mode (``limits-...``).
 LIMITS: dict[str, str] = {
-    # the classifier's shortcut and the label that needs both halves, on the same runs
+    # the classifier's shortcut and the label that needs both halves, on the same runs; every
+    # component here is zero-filled, as the random mask's must be, so the splits compare on
+    # equal terms
     **{f"dominoes-{name}": f"--method simclr {flags} --shortcut-probes --interaction --no-knn"
-       for name, flags in (("baseline", ""), ("splicer", "--variant splicer"),
-                           ("splicer-no_primary", "--variant splicer --no-primary"),
-                           ("separate", "--variant separate"), ("random_init", "--reference random_init"))},
+       for name, flags in (("baseline", ""), ("splicer", "--variant splicer --fill zero"),
+                           ("splicer-no_primary", "--variant splicer --no-primary --fill zero"),
+                           ("separate", "--variant separate --fill zero"), ("random_init", "--reference random_init"))},
     # the wrong splits: left and right halves, and a fixed random mask of 4-pixel squares (half
     # resolution; 8 at full resolution, the same squares of the domino)
-    "dominoes-splicer-left_right": "--method simclr --variant splicer --sections 1x2 --shortcut-probes --no-knn",
+    "dominoes-splicer-left_right": "--method simclr --variant splicer --sections 1x2 --fill zero --shortcut-probes "
+                                   "--no-knn",
     "dominoes-splicer-random_mask": "--method simclr --variant splicer --random-mask {block} --shortcut-probes "
                                     "--no-knn",
     # components of unequal use: the cells with two noise channels, K = 2 useful components plus 0, 1 or 2

@@ -15,7 +15,9 @@ The sweep
   (compared after parsing, so the order of the flags does not matter; ``--threads`` and
   ``--device`` are not compared), also when another process wrote it while this sweep
   waited. A file made by other arguments is a *conflict*: it is neither run nor
-  overwritten, and the summary says so;
+  overwritten, and the summary says so. A file made by the same arguments whose recorded
+  training config differs from the one they give now (a default changed since) is
+  *stale*: it runs again, the old file set aside in ``<results>/.stale/``;
 * runs the rest **in the plan's order**, ``jobs`` at a time, each as its own process
   (``python -m splicer_tutorial run``) with the CPU threads split between them
   (``--threads``, recorded in the result's command, so re-running that command gives the
@@ -43,6 +45,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
+
+from .training import TrainConfig
 
 #: ``run`` options that change how a run is executed, not what it computes.
 EXECUTION_OPTIONS = ("out", "threads", "device")
@@ -154,6 +158,7 @@ class Summary:
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     conflicts: dict[str, str] = field(default_factory=dict)
+    stale: list[str] = field(default_factory=list)  # made again: the config their arguments give had changed
     left: list[str] = field(default_factory=list)
     wall_s: float = 0.0
     interrupted: bool = False
@@ -176,8 +181,27 @@ class Summary:
         return dataclasses.asdict(self)
 
 
+def config_differences(recorded: dict | None, current: dict | None) -> list[str]:
+    """The fields in which a result's recorded training config differs from the config its
+    arguments give now (:func:`splicer_tutorial.cli.run_config`). A field the result
+    predates counts as its default then; a field the package no longer has is not compared;
+    no config on either side (supervised runs) compares equal."""
+    if not isinstance(recorded, dict) or current is None:
+        return []
+    defaults = json.loads(json.dumps({f.name: f.default for f in dataclasses.fields(TrainConfig)}))
+    return sorted(k for k, v in current.items() if recorded.get(k, defaults.get(k)) != v)
+
+
 def status(plan: Sequence[PlannedRun], folder: Path) -> dict[str, str]:
-    """Each run's state before a sweep: ``"done"``, ``"to run"`` or ``"conflict: ..."``."""
+    """Each run's state before a sweep: ``"done"``, ``"to run"``, ``"stale: ..."`` (made by
+    the same arguments, but the package's defaults have changed since, so the config they
+    give now differs: it runs again) or ``"conflict: ..."`` (made by other arguments).
+
+    Arguments that differ only in options that set the config (``cli.CONFIG_OPTIONS``, e.g.
+    ``--fill zero`` given where it was the default) make the same run when the configs agree.
+    """
+    from .cli import CONFIG_OPTIONS, run_config
+
     states = {}
     for planned in plan:
         path = folder / planned.out
@@ -188,14 +212,29 @@ def status(plan: Sequence[PlannedRun], folder: Path) -> dict[str, str]:
         recorded = None if result is None else recorded_arguments(result)
         if recorded is None:
             states[planned.out] = "conflict: the file is not a result with a recorded run command"
-        elif recorded != run_arguments(planned.args):
-            differ = sorted(k for k in set(recorded) | set(run_arguments(planned.args))
-                            if recorded.get(k) != run_arguments(planned.args).get(k))
+            continue
+        wanted = run_arguments(planned.args)
+        differ = sorted(k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k))
+        current = run_config(list(planned.args))
+        comparable = isinstance(result.get("config"), dict) and current is not None
+        changed = config_differences(result.get("config"), current) if comparable else []
+        if set(differ) - set(CONFIG_OPTIONS) or (differ and (changed or not comparable)):
             states[planned.out] = (f"conflict: made by other arguments ({', '.join(differ)} differ); move it "
                                    "away or change the plan")
+        elif changed:
+            states[planned.out] = (f"stale: made by these arguments, but they now give another config "
+                                   f"({', '.join(changed)} differ)")
         else:
             states[planned.out] = "done"
     return states
+
+
+def set_aside(folder: Path, out: str) -> Path:
+    """Move a stale result to ``<folder>/.stale/<out>`` before it is made again; returns where."""
+    target = folder / ".stale" / out
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(folder / out, target)
+    return target
 
 
 def _error_line(log: Path) -> str:
@@ -252,9 +291,12 @@ def sweep(
         elif state.startswith("conflict"):
             summary.conflicts[planned.out] = state.removeprefix("conflict: ")
         else:
+            if state.startswith("stale"):
+                summary.stale.append(planned.out)
             queue.append(planned)
+    stale = f" ({len(summary.stale)} of them stale: set aside in {folder / '.stale'} as they start)" if summary.stale else ""
     log(f"sweep: {len(plan)} runs in the plan: {len(summary.skipped)} already done, "
-        f"{len(summary.conflicts)} conflicts, {len(queue)} to run, {jobs} at a time, {threads} threads each")
+        f"{len(summary.conflicts)} conflicts, {len(queue)} to run{stale}, {jobs} at a time, {threads} threads each")
 
     def fits(planned: PlannedRun) -> bool:
         if budget is None:
@@ -274,10 +316,13 @@ def sweep(
                     queue.clear()
                     break
                 planned = queue.pop(0)
-                if status([planned], folder)[planned.out] == "done":  # made meanwhile by another sweep
+                state = status([planned], folder)[planned.out]
+                if state == "done":  # made meanwhile by another sweep
                     summary.skipped.append(planned.out)
                     log(f"sweep: skip  {planned.out} (written meanwhile by another process)")
                     continue
+                if state.startswith("stale"):
+                    log(f"sweep: set aside {planned.out} ({state}): now {set_aside(folder, planned.out)}")
                 path = logs / (planned.out.replace("/", "__") + ".log")
                 path.parent.mkdir(parents=True, exist_ok=True)
                 command = [python, "-m", "splicer_tutorial", "run", *planned.args,

@@ -160,13 +160,35 @@ def test_learning_curves_measure_each_half_before_and_during_training():
 
 
 def test_ablation_label_names_what_changed() -> None:
-    assert experiments.ablation_label(TrainConfig(variant="splicer")) == "default"
-    assert experiments.ablation_label(TrainConfig(variant="splicer", epochs=3, seed=2)) == "default"
+    # against SpliCER's dominoes default (halves cropped), not TrainConfig's zero fill
+    assert experiments.ablation_label(experiments.train_config(variant="splicer")) == "default"
+    assert experiments.ablation_label(experiments.train_config("full", variant="splicer", epochs=3, seed=2)) == "default"
     assert experiments.ablation_label({"lam": 0.5, "keep_primary": False}) == "lambda = 0.5, no primary two-view term"
     # JSON turns tuples into lists; the label is the same
     assert experiments.ablation_label({"sections": [2, 2]}) == "4 sections (2x2)"
-    assert experiments.ablation_label(TrainConfig(fill="crop", same_geometry=False, projector="block")) == (
-        "crop-fill components, block projector")
+    assert experiments.ablation_label(TrainConfig(fill="zero", same_geometry=False, projector="block")) == (
+        "zero-fill components, block projector")
+    assert experiments.ablation_label(experiments.train_config(variant="splicer", joint_pass=True)) == (
+        "zero-fill components, views and components in one pass")
+
+
+def test_dominoes_components_are_cropped_halves_unless_they_cannot_be() -> None:
+    config = experiments.train_config("fast", variant="splicer")
+    assert config.fill == "crop"
+    x = torch.rand(4, 3, 32, 16)
+    assert config.split(x).shape == (4, 2, 3, 16, 16)
+    for variant in ("sigma_je", "average", "separate"):
+        assert experiments.train_config(variant=variant).fill == "crop"
+    # a baseline has no components to fill, and keeps its config as it was
+    assert experiments.train_config(variant="baseline").fill == "zero"
+    # given explicitly, or where the components must keep the image's shape
+    assert experiments.train_config(variant="splicer", fill="zero").fill == "zero"
+    assert experiments.train_config(variant="splicer", joint_pass=True).fill == "zero"
+    assert experiments.train_config(variant="splicer", random_mask=4).fill == "zero"
+    assert experiments.train_config(variant="splicer", groups=((0,), (1, 2))).fill == "zero"
+    assert experiments.train_config(variant="splicer", same_geometry=True).fill == "zero"
+    # TrainConfig itself zero-fills: the one fill every kind of component allows
+    assert TrainConfig(variant="splicer").fill == "zero"
 
 
 # ----------------------------------------------------------------- the scale study

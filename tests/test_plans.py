@@ -46,6 +46,13 @@ def test_cpu_plan_shares_the_scale_runs_at_its_point() -> None:
     shared = [r for r in cpu if r in scale]
     assert len(shared) == 3 * len(plans.SCALE_RUNS)
     assert {sweep.run_arguments(r.args)["method"] for r in cpu} == {"simclr", "vicreg"}
+    # every component contender runs zero-filled in scale/ and cropped in design/
+    fills = {(r.out.split("/")[0], sweep.run_arguments(r.args)["fill"]) for r in cpu
+             if sweep.run_arguments(r.args)["variant"] not in (None, "baseline")}
+    assert fills == {("scale", "zero"), ("design", "crop")}
+    cropped = [r.out for r in cpu if r.out.startswith("design/") and r.out.endswith("-s0.json")]
+    assert cropped == [f"design/dominoes-{'' if m == 'simclr' else m + '-'}{v}-crop-e64-w32-half-n200-s0.json"
+                       for m, v in plans.CROPPED_CONTENDERS]
 
 
 def test_each_design_choice_changes_one_thing_from_splicer() -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from splicer_tutorial import cli, results, sweep
+from splicer_tutorial import cli, plans, results, sweep
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = "--mode fast --epochs 1 --width 4 --per-class 10 --no-knn"
@@ -97,6 +97,73 @@ def test_status_tells_done_to_run_and_conflicts(tmp_path: Path) -> None:
     assert states["r-s0.json"] == "done"
     assert states["r-s1.json"].startswith("conflict: made by other arguments (epochs differ)")
     assert states["r-s2.json"] == "to run"
+
+
+def _made_by(args: str, config: dict | None = None) -> dict:
+    """A result as ``run`` would have written it for these arguments, with its config."""
+    result = {"command": f"python -m splicer_tutorial run {args} --threads 1 --out x.json", "wall_s": 1.0}
+    if config is not None:
+        result["config"] = config
+    return result
+
+
+def test_a_result_whose_config_the_defaults_no_longer_give_is_stale(tmp_path: Path) -> None:
+    args = "--mode fast --variant splicer --epochs 2 --seed 0"
+    now = cli.run_config(args.split())
+    assert now["fill"] == "crop"  # the dominoes' default since the design study
+    plan = sweep.parse_plan([f"r{i}.json {args}" for i in range(4)] + [f"r4.json {args} --fill zero"], (0,))
+    results.save(_made_by(args, now), tmp_path / "r0.json")
+    results.save(_made_by(args, {**now, "fill": "zero"}), tmp_path / "r1.json")  # written when zero was the default
+    # a result older than a config field counts as that field's default
+    results.save(_made_by(args, {k: v for k, v in now.items() if k != "random_mask"}), tmp_path / "r2.json")
+    results.save(_made_by(args, {**now, "fill": "zero", "lam": 2.0}), tmp_path / "r3.json")
+    # the same run asked for in other words: --fill zero given where it was the default
+    results.save(_made_by(args, {**now, "fill": "zero"}), tmp_path / "r4.json")
+    states = sweep.status(plan, tmp_path)
+    assert states["r0.json"] == states["r2.json"] == states["r4.json"] == "done"
+    assert states["r1.json"] == "stale: made by these arguments, but they now give another config (fill differ)"
+    assert states["r3.json"].endswith("(fill, lam differ)")
+    # arguments that differ in a config option make a conflict when the configs differ too
+    plan = sweep.parse_plan([f"r0.json {args} --lam 2"], (0,))
+    assert sweep.status(plan, tmp_path)["r0.json"].startswith("conflict: made by other arguments (lam differ)")
+
+
+def test_config_differences_compare_what_the_package_has_now() -> None:
+    now = cli.run_config("--mode fast --variant splicer --seed 1".split())
+    assert sweep.config_differences(now, now) == []
+    assert sweep.config_differences({**now, "retired_option": 3}, now) == []
+    assert sweep.config_differences({**now, "epochs": 9}, now) == ["epochs"]
+    assert sweep.config_differences(None, now) == [] and sweep.config_differences(now, None) == []
+    # a run that chooses its chunk sizes records them; they are not compared
+    allocated = cli.run_config("--mode fast --dataset multispectral --variant splicer --allocate variance".split())
+    assert "chunk_sizes" not in allocated
+
+
+def test_a_stale_result_runs_again_and_the_old_file_is_set_aside(tmp_path: Path) -> None:
+    args = "--mode fast --variant splicer --epochs 2 --seed 0"
+    old = _made_by(args, {**cli.run_config(args.split()), "fill": "zero"})
+    results.save(old, tmp_path / "sub" / "r.json")
+    lines: list[str] = []
+    summary = sweep.sweep(sweep.parse_plan([f"sub/r.json {args}"], (0,)), tmp_path, log=lines.append,
+                          python=fake_python(tmp_path, 0.0))
+    assert summary.stale == ["sub/r.json"] and summary.done == ["sub/r.json"], summary.report()
+    assert "1 of them stale" in lines[0] and any("set aside sub/r.json" in line for line in lines)
+    assert json.loads((tmp_path / ".stale" / "sub" / "r.json").read_text()) == old
+    assert json.loads((tmp_path / "sub" / "r.json").read_text())["command"] != old["command"]
+
+
+def test_the_committed_results_are_what_the_package_computes_now() -> None:
+    """No result file of a named plan is stale or in conflict: change a default, and this
+    fails until the sweep has made again what it changes (``sweep --plan NAME``)."""
+    folder = REPO / "results"
+    bad = {}
+    for name, plan in plans.PLANS.items():
+        if name == "full":
+            continue
+        for out, state in sweep.status(sweep.parse_plan(plan.lines(), plan.seeds), folder).items():
+            if not state.startswith(("done", "to run")):
+                bad[out] = state
+    assert not bad, f"{len(bad)} results to make again, e.g. {next(iter(bad.items()))}"
 
 
 def test_sweep_refuses_bad_settings(tmp_path: Path) -> None:
