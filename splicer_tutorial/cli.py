@@ -134,8 +134,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--component-projector", choices=("own", "shared"), default=None,
                      help="own: components get a projector of chunk width (default); shared: the primary's")
     run.add_argument("--fill", choices=("zero", "crop"), default=None,
-                     help="components: crop each section to its own image (the dominoes' default, except with "
-                          "--joint-pass or --random-mask) or zero-fill it at the image's shape")
+                     help="components: crop each section to its own image (the dominoes' default where the "
+                          "components may differ in shape from the image: not with --joint-pass, --same-geometry, "
+                          "--random-mask, --groups or masks) or zero-fill it at the image's shape")
     run.add_argument("--sections", type=_pair, default=None, metavar="RxC",
                      help="components: a rows x cols grid of sections (2x1: halves, 2x2: quarters)")
     run.add_argument("--random-mask", type=_positive, default=None, metavar="BLOCK",
@@ -376,37 +377,18 @@ def _sizes(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected integers separated by commas like 32,96, got {text!r}") from None
 
 
+#: ``run`` options passed to the training config under their own name when given, and the
+#: switches that set a config field: option -> (field, value when the switch is on).
+_CONFIG_VALUES = ("method", "variant", "seed", "epochs", "batch_size", "temperature", "lam", "fill", "sections",
+                  "random_mask", "projector", "groups", "chunk_sizes", "backbone", "width", "component_term",
+                  "component_temperature", "component_projector", "crop_scale")
+_CONFIG_SWITCHES = {"no_primary": ("keep_primary", False), "same_geometry": ("same_geometry", True),
+                    "joint_pass": ("joint_pass", True), "no_background": ("mask_background", False)}
+
+
 def _ssl_overrides(args: argparse.Namespace) -> dict:
-    overrides = {
-        "method": args.method,
-        "variant": args.variant,
-        "seed": args.seed,
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "temperature": args.temperature,
-        "lam": args.lam,
-        "fill": args.fill,
-        "sections": args.sections,
-        "random_mask": args.random_mask,
-        "projector": args.projector,
-        "groups": args.groups,
-        "chunk_sizes": args.chunk_sizes,
-        "backbone": args.backbone,
-        "width": args.width,
-        "component_term": args.component_term,
-        "component_temperature": args.component_temperature,
-        "component_projector": args.component_projector,
-        "crop_scale": args.crop_scale,
-    }
-    overrides = {k: v for k, v in overrides.items() if v is not None}
-    if args.no_primary:
-        overrides["keep_primary"] = False
-    if args.same_geometry:
-        overrides["same_geometry"] = True
-    if args.joint_pass:
-        overrides["joint_pass"] = True
-    if args.no_background:
-        overrides["mask_background"] = False
+    overrides = {name: getattr(args, name) for name in _CONFIG_VALUES if getattr(args, name) is not None}
+    overrides |= {field: value for option, (field, value) in _CONFIG_SWITCHES.items() if getattr(args, option)}
     return overrides
 
 
@@ -522,10 +504,7 @@ def run_config(args: list[str]) -> dict | None:
 #: ``run`` options whose whole effect is on the training config (:func:`_ssl_overrides`): two
 #: results whose arguments differ only in these are the same run when their configs agree
 #: (``--fill zero`` given, say, where it was the default).
-CONFIG_OPTIONS = ("method", "variant", "seed", "epochs", "batch_size", "temperature", "lam", "fill", "sections",
-                  "random_mask", "projector", "groups", "chunk_sizes", "backbone", "width", "component_term",
-                  "component_temperature", "component_projector", "crop_scale", "no_primary", "same_geometry",
-                  "joint_pass", "no_background")
+CONFIG_OPTIONS = (*_CONFIG_VALUES, *_CONFIG_SWITCHES)
 
 
 def _run(args: argparse.Namespace, argv: list[str]) -> dict:
