@@ -360,13 +360,6 @@ def plot_scale(rows: Sequence[Mapping], title: str | None = None) -> plt.Figure:
                                ("gain", "C3", "SpliCER's gain: SpliCER - baseline")):
         draw(right, colour, label, lambda r, k=key: (
             None if r[k] is None else (100 * r[k].difference, 200 * r[k].se)))
-    for r in rows:
-        epochs, width, resolution, per_class = r["point"]
-        if "baseline" in r["values"]:
-            text = f"e{epochs} w{width}" + ("" if resolution == "half" else " full") + (
-                "" if per_class == 200 else f" n{per_class}")
-            left.annotate(text, (r["flops"], 100 * mean_se(r["values"]["baseline"])[0]), fontsize=6,
-                          color="0.35", xytext=(2, -9), textcoords="offset points")
     right.axhline(0, color="0.3", lw=0.8)
     for ax, ylabel in ((left, "object accuracy on mnist_randomised (%)"), (right, "difference (points, ± 2 SE)")):
         ax.set_xscale("log")
@@ -378,7 +371,29 @@ def plot_scale(rows: Sequence[Mapping], title: str | None = None) -> plt.Figure:
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    _label_points(fig, left, rows)
     return fig
+
+
+def _label_points(fig: plt.Figure, ax: plt.Axes, rows: Sequence[Mapping]) -> None:
+    """Label each point of the scale study's baseline with its setting (``e64 w16 full``), each
+    label in the first place round its point that overlaps no label placed before it."""
+    places = ((2, -9, "left"), (2, 4, "left"), (-2, 4, "right"), (-2, -9, "right"))
+    renderer = fig.canvas.get_renderer()
+    ax.get_xlim(), ax.get_ylim()  # settle the autoscaled limits before measuring text
+    placed = []
+    for r in sorted((r for r in rows if "baseline" in r["values"]), key=lambda r: r["flops"]):
+        epochs, width, resolution, per_class = r["point"]
+        text = f"e{epochs} w{width}" + ("" if resolution == "half" else " full") + (
+            "" if per_class == 200 else f" n{per_class}")
+        for dx, dy, align in places:
+            label = ax.annotate(text, (r["flops"], 100 * mean_se(r["values"]["baseline"])[0]), fontsize=6,
+                                color="0.35", xytext=(dx, dy), textcoords="offset points", ha=align)
+            box = label.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in placed) or (dx, dy, align) == places[-1]:
+                break
+            label.remove()
+        placed.append(box)
 
 
 def plot_chunk_matrix(

@@ -163,6 +163,26 @@ def test_plot_scale_draws_accuracy_and_differences() -> None:
     plt.close(fig)
 
 
+def test_plot_scale_labels_of_points_close_in_compute_do_not_overlap() -> None:
+    from splicer_tutorial import experiments, results
+
+    rows = []
+    # the scale study's crowded middle, between points far below and above it (as the book's figure has it)
+    for point, flops, level in (((8, 16, "half", 200), 3.6e11, 0.35), ((64, 32, "half", 200), 1.06e13, 0.401),
+                                ((64, 16, "full", 200), 1.11e13, 0.416), ((256, 16, "half", 200), 1.17e13, 0.389),
+                                ((64, 16, "half", 800), 1.29e13, 0.416), ((64, 64, "half", 200), 4.1e13, 0.42)):
+        values = {"baseline": [level, level + 0.002], "cifar_only": [0.44, 0.45]}
+        rows.append({"point": point, "flops": flops, "values": values, "series": experiments.scale_series(point),
+                     "gap": results.compare(values["cifar_only"], values["baseline"]), "gain": None})
+    fig = plots.plot_scale(rows)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    labels = [t.get_window_extent(renderer) for t in fig.axes[0].texts]
+    assert len(labels) == 6
+    assert not any(_overlaps(a, b) for i, a in enumerate(labels) for b in labels[i + 1:])
+    plt.close(fig)
+
+
 def _overlaps(a, b) -> bool:
     return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
 
