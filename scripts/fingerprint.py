@@ -57,10 +57,14 @@ RUNS = (
 IGNORED = {"command", "date", "device", "versions", "wall_s", "commit", "history"}
 
 
+def _as_numpy(array) -> np.ndarray:
+    return array.numpy() if isinstance(array, torch.Tensor) else np.asarray(array)
+
+
 def _digest(*arrays) -> str:
     hasher = hashlib.sha256()
     for array in arrays:
-        array = array.numpy() if isinstance(array, torch.Tensor) else np.asarray(array)
+        array = _as_numpy(array)
         hasher.update(str((array.dtype, array.shape)).encode())
         hasher.update(np.ascontiguousarray(array).tobytes())
     return hasher.hexdigest()[:16]
@@ -75,7 +79,7 @@ def _summary(*arrays) -> list[list]:
     """[dtype, shape, mean, standard deviation] of each array: what must not change across CPUs."""
     out = []
     for array in arrays:
-        array = array.numpy() if isinstance(array, torch.Tensor) else np.asarray(array)
+        array = _as_numpy(array)
         values = array.astype(np.float64)
         out.append([str(array.dtype), list(array.shape), float(values.mean()) if values.size else 0.0,
                     float(values.std()) if values.size else 0.0])
