@@ -154,6 +154,30 @@ def test_the_book_executes_two_notebooks_at_a_time_into_the_builds_cache(tmp_pat
     assert "cached   book/a_good.ipynb" in again.stdout  # an unchanged notebook does not run again
 
 
+def test_a_notebook_that_hangs_is_killed_tried_again_and_reported(tmp_path):
+    """A notebook with no result within --limit is killed with its kernel, run once more, then reported."""
+    import subprocess
+    import sys
+
+    import nbformat
+    import psutil
+
+    (tmp_path / "book").mkdir()
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time\ntime.sleep(600)")])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, tmp_path / "book" / "sleeps.ipynb")
+    command = [sys.executable, str(ROOT / "scripts" / "execute_book.py"), "--root", str(tmp_path), "--limit", "8"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("hung     sleeps.ipynb: no result after 8 s") == 2
+    assert "failed   book/sleeps.ipynb no result after 8 s, 2 times" in done.stdout
+    kernels = [p.pid for p in psutil.process_iter(["cmdline", "cwd"])
+               if "ipykernel_launcher" in " ".join(p.info["cmdline"] or []) and p.info["cwd"] == str(tmp_path / "book")]
+    assert kernels == []  # no kernel left sleeping
+    bad = subprocess.run(command[:-2] + ["--limit", "-1"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--limit must be 0 (no limit) or a number of seconds, got -1" in bad.stderr
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_every_cell_has_an_id(path):
     """nbformat 4.5 cells carry ids; a cell added without one makes every tool warn."""
