@@ -60,7 +60,7 @@ VARIANT_OPTIONS: dict[str, tuple[str, ...]] = {
 #: ``run`` options that only some data sets use: option -> those data sets
 DATASET_OPTIONS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("temperature", "backbone", "width", "crop_scale", "checkpoint", "checkpoint_every", "resume",
-                     "sync_batchnorm", *VARIANT_OPTIONS), SSL_DATASETS),
+                     "sync_batchnorm", "umap", *VARIANT_OPTIONS), SSL_DATASETS),
     **dict.fromkeys(("curve_every", "sections", "fill", "per_class", "resolution", "source", "random_mask",
                      "shortcut_probes", "interaction"), ("dominoes",)),
     **dict.fromkeys(("bits", "zero_bits"), ("randbits",)),
@@ -114,6 +114,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--curve-every", type=_positive, default=None, metavar="N",
                      help="dominoes: probe each half's decodability every N >= 1 epochs (learning curves); "
                           "leave it out for no curves")
+    run.add_argument("--umap", type=_positive, default=None, metavar="N",
+                     help="store a 2-D UMAP of N test images' features in the result (e.g. 2000), so that a "
+                          "reader without the model can draw it; leave it out for none")
     run.add_argument("--seed", type=_seed, default=0, help=f"0 to {SEED_MAX} (numpy's range)")
     run.add_argument("--mode", choices=("fast", "full"), default=None,
                      help="default: $SPLICER_MODE, else fast (with a GPU too)")
@@ -526,6 +529,8 @@ def _run(args: argparse.Namespace, argv: list[str]) -> dict:
         options["sync_batchnorm"] = True
     if args.curve_every is not None:
         options["curve_every"] = args.curve_every
+    if args.umap is not None:
+        options["umap"] = args.umap
     if args.allocate is not None:
         options["allocate"] = args.allocate
     if args.checkpoint is not None:

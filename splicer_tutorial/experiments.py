@@ -425,12 +425,14 @@ def scale_study(runs: list[dict], path: str = "probes.mnist_randomised.object") 
 
     ``runs`` are SimCLR dominoes results (e.g. ``results.load("scale/*.json")``); each is
     filed under its :func:`scale_point` and its name (``baseline``, ``cifar_only``,
-    ``splicer``, ...), and measured along the dotted ``path`` (default: the object probe on
+    ``splicer``, ...; a run with cropped components as ``<variant>-crop``, e.g.
+    ``splicer-crop``), and measured along the dotted ``path`` (default: the object probe on
     ``mnist_randomised``; ``"half_probes.object.alone"`` reads it from the object half
     alone, see :func:`half_probes`). Each row holds ``point``, ``flops`` (:func:`training_flops`),
     ``values`` ({name: :class:`~splicer_tutorial.results.SeedValues` along ``path``}), ``series`` (:func:`scale_series`),
     ``gap`` (CIFAR-only minus the
-    baseline) and ``gain`` (SpliCER minus the baseline), each a
+    baseline), ``gain`` (zero-filled SpliCER minus the baseline) and ``gain_crop`` (cropped
+    SpliCER minus the baseline), each a
     :class:`~splicer_tutorial.results.Comparison` or None where a side is missing.
     """
     points: dict[tuple, dict] = {}
@@ -438,7 +440,9 @@ def scale_study(runs: list[dict], path: str = "probes.mnist_randomised.object") 
         if run["config"]["method"] != "simclr":
             continue
         row = points.setdefault(scale_point(run), {"values": {}, "flops": training_flops(run)})
-        name = run.get("reference") or run["config"]["variant"]
+        config = run["config"]
+        name = run.get("reference") or config["variant"] + (
+            "-crop" if config["variant"] != "baseline" and config.get("fill") == "crop" else "")
         row["values"].setdefault(name, []).append((run["seed"], results_module.values([run], path)[0]))
     rows = []
     for point, row in sorted(points.items(), key=lambda item: item[1]["flops"]):
@@ -447,21 +451,24 @@ def scale_study(runs: list[dict], path: str = "probes.mnist_randomised.object") 
         vs_baseline = lambda name: (results_module.compare(values[name], values["baseline"])  # noqa: E731
                                     if name in values and "baseline" in values else None)
         rows.append({"point": point, "flops": row["flops"], "values": values, "series": scale_series(point),
-                     "gap": vs_baseline("cifar_only"), "gain": vs_baseline("splicer")})
+                     "gap": vs_baseline("cifar_only"), "gain": vs_baseline("splicer"),
+                     "gain_crop": vs_baseline("splicer-crop")})
     return rows
 
 
 def scale_table(rows: list[dict]) -> str:
     """A Markdown table of :func:`scale_study`'s rows: each point's setting, compute, seeds, the
-    accuracy of baseline, CIFAR-only and SpliCER (mean ± SE, %), the gap and SpliCER's gain."""
-    lines = ["| epochs | width | resolution | per class | GFLOPs | seeds | baseline | CIFAR-only | SpliCER "
-             "| gap: CIFAR-only - baseline | gain: SpliCER - baseline |", "|" + "---|" * 11]
+    accuracy of baseline, CIFAR-only and SpliCER with zero-filled and with cropped halves
+    (mean ± SE, %), the gap and each SpliCER's gain over the baseline."""
+    lines = ["| epochs | width | resolution | per class | GFLOPs | seeds | baseline | CIFAR-only | SpliCER, zero fill "
+             "| SpliCER, cropped | gap: CIFAR-only - baseline | gain: zero fill - baseline "
+             "| gain: cropped - baseline |", "|" + "---|" * 13]
     for row in rows:
         values = row["values"]
         cells = [results_module.format_mean_se(values[name]) if name in values else "–"
-                 for name in ("baseline", "cifar_only", "splicer")]
+                 for name in ("baseline", "cifar_only", "splicer", "splicer-crop")]
         seeds = max(len(v) for v in values.values())
-        differences = ["–" if row[key] is None else row[key].text() for key in ("gap", "gain")]
+        differences = ["–" if row.get(key) is None else row[key].text() for key in ("gap", "gain", "gain_crop")]
         lines.append("| " + " | ".join([*map(str, row["point"]), f"{row['flops'] / 1e9:,.0f}", str(seeds), *cells,
                                         *differences]) + " |")
     return "\n".join(lines)

@@ -53,7 +53,7 @@ def _full() -> list[str]:
     dominoes = lambda name, args: f"dominoes-{name}-s{{seed}}.json {mode} {args} --seed {{seed}}"  # noqa: E731
     lines = [
         # 1. the book's central claim: the SimCLR baseline, SpliCER, and CIFAR-only
-        dominoes("simclr-baseline", "--method simclr --curve-every 10"),
+        dominoes("simclr-baseline", "--method simclr --curve-every 10 --umap 2000"),
         dominoes("simclr-splicer", "--method simclr --variant splicer"),
         dominoes("simclr-cifar_only", "--method simclr --reference cifar_only"),
         dominoes("simclr-random_init", "--method simclr --reference random_init"),
@@ -204,6 +204,9 @@ SCALE_RUNS = {"baseline": "", "cifar_only": "--reference cifar_only", "splicer":
 #: The scale study and the CPU point's contenders were run with zero-filled components, the
 #: default before the design study; cropped SpliCER at the CPU point is the design study's
 #: ``crop`` row.
+#: Cropped SpliCER (the default since the design study) at every point, after the runs above:
+#: result name, run arguments. At the CPU point its line is the design study's ``crop`` line.
+SCALE_CROPPED = ("splicer-crop", "--variant splicer --fill crop")
 
 
 def scale_point_name(epochs: int, width: int, resolution: str, per_class: int) -> str:
@@ -222,7 +225,9 @@ def scale_line(run: str, args: str, point: tuple[int, int, str, int], method: st
 
 
 def _scale() -> list[str]:
-    return [scale_line(run, args, point) for point in SCALE_POINTS for run, args in SCALE_RUNS.items()]
+    cropped = [scale_line(*SCALE_CROPPED, point, folder="design" if point == CPU_POINT else "scale")
+               for point in SCALE_POINTS]
+    return [*(scale_line(run, args, point) for point in SCALE_POINTS for run, args in SCALE_RUNS.items()), *cropped]
 
 
 #: Where the CPU reproduction runs: the first point of the scale study.

@@ -200,17 +200,31 @@ def plot_umap(
 ) -> plt.Figure:
     """A 2-D UMAP of features (N, F), drawn once per labelling in ``labels``.
 
-    Uses umap-learn (its first call compiles with numba: ~10-30 s).
+    Uses umap-learn through :func:`splicer_tutorial.probes.umap_points` (its first call
+    compiles with numba: ~10-30 s); :func:`plot_map` draws the points.
     """
-    import umap  # imported here: slow to import, and only this figure needs it
+    from .probes import umap_points
 
-    points = umap.UMAP(n_neighbors=n_neighbors, random_state=seed, n_jobs=1).fit_transform(features)
+    return plot_map(umap_points(features, seed=seed, n_neighbors=n_neighbors), labels)
+
+
+def plot_map(points: np.ndarray | Sequence[Sequence[float]], labels: Mapping[str, Sequence[int]],
+             title: str | None = None) -> plt.Figure:
+    """Points of a 2-D map (N, 2), e.g. a UMAP, one panel per labelling in ``labels``
+    (``{factor: (N,) labels}``), each coloured by its label. A result's stored map
+    (``result["umap"]``, :func:`splicer_tutorial.runs.embedding_map`) draws as
+    ``plot_map(m["points"], m["labels"])``."""
+    points = np.asarray(points, dtype=float)
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise ValueError(f"points must be (N, 2), got {points.shape}.")
     fig, axes = plt.subplots(1, len(labels), figsize=(FIGURE_WIDTH, FIGURE_WIDTH / len(labels)), squeeze=False)
     for ax, (name, y) in zip(axes[0], labels.items()):
-        scatter = ax.scatter(points[:, 0], points[:, 1], c=y, cmap="tab10", s=3, vmin=-0.5, vmax=9.5,
+        scatter = ax.scatter(points[:, 0], points[:, 1], c=np.asarray(y), cmap="tab10", s=3, vmin=-0.5, vmax=9.5,
                              rasterized=True)  # thousands of points: an image inside the SVG
         ax.set(title=f"coloured by {name}", xticks=[], yticks=[])
     fig.colorbar(scatter, ax=axes[0].tolist(), ticks=range(10), shrink=0.8)
+    if title:
+        fig.suptitle(title)
     return fig
 
 
@@ -335,9 +349,9 @@ def plot_scale(rows: Sequence[Mapping], title: str | None = None) -> plt.Figure:
     """The scale study: accuracy, the suppression gap and SpliCER's gain against training compute.
 
     ``rows`` are :func:`splicer_tutorial.experiments.scale_study`'s. Left: the object
-    accuracy of the baseline, CIFAR-only and SpliCER (mean ± SE over seeds) at every point.
-    Right: the gap (CIFAR-only minus baseline) and SpliCER's gain (SpliCER minus baseline)
-    in points, ± 2 standard errors: a bar that crosses zero is not resolved. Points along
+    accuracy of the baseline, CIFAR-only and SpliCER with zero-filled and with cropped halves
+    (mean ± SE over seeds) at every point. Right: the gap (CIFAR-only minus baseline) and
+    each SpliCER's gain (SpliCER minus baseline) in points, ± 2 standard errors: a bar that crosses zero is not resolved. Points along
     one knob (``row["series"]``, a marker each) are joined by a line.
     """
     fig, (left, right) = plt.subplots(1, 2, figsize=(FIGURE_WIDTH, 3.8))
@@ -353,13 +367,15 @@ def plot_scale(rows: Sequence[Mapping], title: str | None = None) -> plt.Figure:
                             capsize=2, ms=4, lw=1, label=None if labelled else label)
                 labelled = True
 
-    for name, colour in (("baseline", "C0"), ("cifar_only", "0.45"), ("splicer", "C3")):
-        draw(left, colour, name, lambda r, n=name: (
+    for name, colour, label in (("baseline", "C0", "baseline"), ("cifar_only", "0.45", "cifar_only"),
+                                ("splicer", "C3", "SpliCER, zero fill"), ("splicer-crop", "C1", "SpliCER, cropped")):
+        draw(left, colour, label, lambda r, n=name: (
             None if n not in r["values"] else tuple(100 * v for v in mean_se(r["values"][n])[:2])))
     for key, colour, label in (("gap", "0.45", "gap: CIFAR-only - baseline"),
-                               ("gain", "C3", "SpliCER's gain: SpliCER - baseline")):
+                               ("gain", "C3", "gain: SpliCER (zero fill) - baseline"),
+                               ("gain_crop", "C1", "gain: SpliCER (cropped) - baseline")):
         draw(right, colour, label, lambda r, k=key: (
-            None if r[k] is None else (100 * r[k].difference, 200 * r[k].se)))
+            None if r.get(k) is None else (100 * r[k].difference, 200 * r[k].se)))
     right.axhline(0, color="0.3", lw=0.8)
     for ax, ylabel in ((left, "object accuracy on mnist_randomised (%)"), (right, "difference (points, ± 2 SE)")):
         ax.set_xscale("log")

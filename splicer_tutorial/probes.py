@@ -31,6 +31,18 @@ from .config import resolve_device
 FACTORS = ("digit", "object")
 
 
+def umap_points(features: np.ndarray, seed: int = 0, n_neighbors: int = 15) -> np.ndarray:
+    """A 2-D UMAP (umap-learn) of features (N, F): (N, 2) float32, the same for the same seed.
+
+    A picture of the largest structure in the features, not a measurement. umap-learn is
+    imported here (slow to import; its first call compiles with numba: ~10-30 s).
+    """
+    import umap
+
+    mapper = umap.UMAP(n_neighbors=min(n_neighbors, len(features) - 1), random_state=seed, n_jobs=1)
+    return mapper.fit_transform(np.asarray(features, dtype=np.float32)).astype(np.float32)
+
+
 @torch.no_grad()
 def extract_features(
     encode: Callable[[torch.Tensor], torch.Tensor],

@@ -31,8 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
-from . import channels, experiments, owndata, randbits, supervised
+from . import channels, dominoes, experiments, owndata, randbits, supervised
 from . import config as config_module
 from . import probes as probes_module
 from . import results as results_module
@@ -360,6 +361,7 @@ def run(
     progress: bool = True,
     command: list[str] | None = None,
     return_model: bool = False,
+    umap: int | None = None,
     **options: Any,
 ):
     """Pretrain on ``dataset`` as ``config`` says, then probe: one run of any family.
@@ -372,6 +374,8 @@ def run(
             and the data ``options`` when left out.
         reference: ``None``, ``"random_init"`` or ``"only:<components>"`` (:func:`parse_reference`).
         return_model: also return the trained model.
+        umap: also store a 2-D UMAP of this many test images' features in the result
+            (``result["umap"]``, :func:`embedding_map`), for a reader without the model.
         **options: the family's data options (when ``data`` is left out) and run options,
             e.g. dominoes ``knn=False, curve_every=2``; multi-channel ``allocate="variance"``;
             RandBits ``bits=10``. An option the family does not take is an error.
@@ -383,6 +387,13 @@ def run(
     mode = config_module.mode(mode)
     data_options, run_options = _split_options(chosen, options)
     chosen.check_reference(reference)
+    if umap is not None:
+        if isinstance(umap, bool) or not isinstance(umap, int) or umap < MIN_MAP:
+            raise ValueError(f"umap={umap!r}: expected the number of test images to map, an int of at least "
+                             f"{MIN_MAP} (e.g. 2000).")
+        if chosen.config_holds_data:
+            raise ValueError(f"umap: {dataset} trains a supervised classifier, with no SSL embedding to map; "
+                             "drop umap.")
     config = config if config is not None else chosen.train_config(mode)
     device = config_module.resolve_device(device)
     notes: dict[str, Any] = {}
@@ -390,10 +401,40 @@ def run(
         data, notes = chosen.load(mode, config.seed, **data_options)
     elif data_options:
         raise ValueError(f"{sorted(data_options)} shape the data that run() loads, and data= was given; drop them.")
-    out = chosen.run(config, mode, data, reference, device, progress, command, return_model, **run_options)
-    result = out[0] if return_model else out
+    out = chosen.run(config, mode, data, reference, device, progress, command, return_model or bool(umap),
+                     **run_options)
+    result, model = out if return_model or umap else (out, None)
+    if umap:
+        result["umap"] = embedding_map(model, data, dataset, umap, seed=config.seed, device=device)
     result.update(notes)
-    return out
+    return (result, model) if return_model else result
+
+
+#: The fewest test images :func:`embedding_map` maps (UMAP needs neighbours to find).
+MIN_MAP = 10
+#: The test set whose map :func:`run` stores with ``umap``, by data set (default:
+#: ``independent``, where every factor is drawn on its own, else the first test set).
+MAP_SETS = {"dominoes": "mnist_randomised"}
+
+
+def embedding_map(model, data: dict, dataset: str, n: int, seed: int = 0, device=None) -> dict[str, Any]:
+    """A 2-D UMAP of the encoder features of ``n`` test images, as a result stores it.
+
+    The images are a seeded sample of the data set's map set (:data:`MAP_SETS`; all of it
+    when it holds fewer than ``n``), kept in their order. Returns ``{"set": name, "n": n,
+    "points": (n, 2) nested list (3 decimals), "labels": {factor: n labels}}``: what
+    :func:`splicer_tutorial.plots.plot_map` draws.
+    """
+    name = MAP_SETS.get(dataset, "independent" if "independent" in data["test"] else next(iter(data["test"])))
+    test = data["test"][name]
+    chosen = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+    features = probes_module.extract_features(model.encoder, test.images[chosen], device=device)
+    points = probes_module.umap_points(features, seed=seed)
+    factors = getattr(test, "factors", None)
+    names = (tuple(factors) if isinstance(factors, dict)
+             else randbits.FACTORS if isinstance(test, randbits.RandBitsSet) else dominoes.FACTORS)
+    return {"set": name, "n": len(chosen), "points": np.round(points.astype(float), 3).tolist(),
+            "labels": {factor: test.labels(factor)[chosen].tolist() for factor in names}}
 
 
 def run_randbits(n_bits: int, temperature: float, mode: str | None = None, seed: int = 0, progress: bool = True,

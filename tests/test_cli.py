@@ -199,6 +199,8 @@ def test_run_end_to_end_writes_json(capsys, tmp_path, shipped_dir, tiny_presets)
         (["--dataset", "randbits"], "--dataset randbits needs --bits"),
         (["--method", "supervised"], "--method supervised only applies to --dataset binary_dominoes"),
         (["--dataset", "binary_dominoes", "--method", "vicreg"], "drop --method and --variant"),
+        (["--dataset", "binary_dominoes", "--umap", "100"], "--umap only applies to the SSL runs"),
+        (["--umap", "5"], "umap=5: expected the number of test images to map, an int of at least 10"),
         (["--dataset", "randbits", "--bits", "4", "--sections", "2x2"], "--sections only applies to --dataset dominoes"),
         (["--dataset", "randbits", "--bits", "0", "--variant", "splicer"], "nothing to split off"),
         (["--variant", "separate", "--lam", "2"], "--lam only applies to --variant splicer, sigma_je or average, "

@@ -195,8 +195,8 @@ def test_dominoes_components_are_cropped_halves_unless_they_cannot_be() -> None:
 
 
 def _scale_result(variant: str, reference, epochs: int, width: int, accuracy: float, per_class: int = 200,
-                  height: int = 32, seed: int = 0) -> dict:
-    config = experiments.train_config("fast", variant=variant, epochs=epochs, width=width).to_dict()
+                  height: int = 32, seed: int = 0, fill: str = "zero") -> dict:
+    config = experiments.train_config("fast", variant=variant, epochs=epochs, width=width, fill=fill).to_dict()
     return {"config": config, "seed": seed, "reference": reference, "image_shape": [3, height, height // 2], "chance": 0.1,
             "data": {"train": {"correlated": 10 * per_class}},
             "probes": {"mnist_randomised": {"object": accuracy}}}
@@ -206,6 +206,7 @@ def test_scale_study_files_runs_by_point_and_orders_by_compute() -> None:
     runs = [_scale_result("baseline", None, 64, 32, a, seed=s) for s, a in ((2, 0.41), (0, 0.39), (1, 0.40))]
     runs += [_scale_result("baseline", "cifar_only", 64, 32, a, seed=s) for s, a in enumerate((0.43, 0.44, 0.45))]
     runs += [_scale_result("splicer", None, 64, 32, a, seed=s) for s, a in enumerate((0.40, 0.41))]
+    runs += [_scale_result("splicer", None, 64, 32, a, seed=s, fill="crop") for s, a in enumerate((0.43, 0.44, 0.43))]
     runs += [_scale_result("baseline", None, 8, 16, 0.35), _scale_result("baseline", None, 64, 16, 0.38, 800)]
     rows = experiments.scale_study(runs)
     # width 32 costs 3.8x width 16; four times the dominoes cost 4x
@@ -216,13 +217,20 @@ def test_scale_study_files_runs_by_point_and_orders_by_compute() -> None:
     assert top["values"]["baseline"].seeds == (0, 1, 2)
     assert top["gap"].paired and top["gap"].difference == pytest.approx(0.04) and top["gap"].resolved
     assert not top["gain"].paired and top["gain"].difference == pytest.approx(0.005) and not top["gain"].resolved
+    # cropped SpliCER is filed apart from zero-filled SpliCER, with a gain of its own
+    assert top["values"]["splicer-crop"] == [0.43, 0.44, 0.43] and top["values"]["splicer"] == [0.40, 0.41]
+    assert top["gain_crop"].paired and top["gain_crop"].difference == pytest.approx(0.0333, abs=1e-4)
+    assert rows[0]["gain_crop"] is None
     assert rows[0]["gap"] is None and rows[0]["series"] == ["epochs"]
     assert rows[2]["series"] == ["dominoes"] and top["series"] == ["width"]
     table = experiments.scale_table(rows).splitlines()
     assert table[0].startswith("| epochs | width | resolution | per class | GFLOPs | seeds | baseline |")
-    assert table[3].startswith("| 64 | 32 | half | 200 |") and "| 3 | 40.0 ± 0.6 | 44.0 ± 0.6 | 40.5 ± 0.5 |" in table[3]
-    assert table[3].endswith("| +4.0 ± 0.0 points (resolved) | +0.5 ± 0.8 points (not resolved at this scale) |")
-    assert table[2].endswith("| 1 | 35.0 (1 seed) | – | – | – | – |")
+    assert table[0].endswith("| gain: zero fill - baseline | gain: cropped - baseline |")
+    assert table[3].startswith("| 64 | 32 | half | 200 |")
+    assert "| 3 | 40.0 ± 0.6 | 44.0 ± 0.6 | 40.5 ± 0.5 | 43.3 ± 0.3 |" in table[3]
+    assert table[3].endswith("| +4.0 ± 0.0 points (resolved) | +0.5 ± 0.8 points (not resolved at this scale) "
+                             "| +3.3 ± 0.7 points (resolved) |")
+    assert table[2].endswith("| 1 | 35.0 (1 seed) | – | – | – | – | – | – |")
 
 
 def test_training_flops_grow_with_epochs_width_pixels_and_data() -> None:

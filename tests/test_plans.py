@@ -31,7 +31,13 @@ def test_full_plan_puts_the_central_claim_first_and_covers_every_data_set() -> N
 
 def test_scale_points_differ_from_the_fast_preset_by_their_knobs() -> None:
     runs = sweep.parse_plan(plans.PLANS["scale"].lines(), (0,))
-    assert len(runs) == len(plans.SCALE_POINTS) * len(plans.SCALE_RUNS)
+    assert len(runs) == len(plans.SCALE_POINTS) * (len(plans.SCALE_RUNS) + 1)
+    # cropped SpliCER at every point; at the CPU point it is the design study's crop run
+    cropped = [r for r in runs if sweep.run_arguments(r.args)["fill"] == "crop"]
+    assert len(cropped) == len(plans.SCALE_POINTS)
+    assert [r.out for r in cropped if r.out.startswith("design/")] == [
+        f"design/dominoes-splicer-crop-{plans.scale_point_name(*plans.CPU_POINT)}-s0.json"]
+    assert {r for r in cropped if r.out.startswith("design/")} <= set(sweep.parse_plan(plans.PLANS["design"].lines(), (0,)))
     for run in runs:
         values = sweep.run_arguments(run.args)
         point = (values["epochs"], values["width"], values["resolution"], values["per_class"])

@@ -82,6 +82,17 @@ def test_plot_umap_draws_one_panel_per_labelling():
     assert all(len(ax.collections[0].get_offsets()) == 150 for ax in panels)
 
 
+def test_plot_map_draws_a_stored_map_without_umap():
+    stored = {"points": [[0.0, 1.0], [2.0, 3.5], [1.0, -1.0]], "labels": {"digit": [0, 1, 2], "object": [2, 2, 1]}}
+    fig = plots.plot_map(stored["points"], stored["labels"], title="full mode")
+    panels = [ax for ax in fig.axes if ax.get_title().startswith("coloured by")]
+    assert [ax.get_title() for ax in panels] == ["coloured by digit", "coloured by object"]
+    assert panels[0].collections[0].get_offsets().tolist() == stored["points"]
+    assert panels[1].collections[0].get_array().tolist() == [2, 2, 1]
+    with pytest.raises(ValueError, match=r"points must be \(N, 2\), got \(3, 3\)"):
+        plots.plot_map(np.zeros((3, 3)), {"digit": [0, 1, 2]})
+
+
 def test_plot_curves_draws_a_line_per_run_and_reference_lines():
     curves = {"a": [{"epoch": 0, "digit": 0.2, "object": 0.1}, {"epoch": 2, "digit": 0.8, "object": 0.3}],
               "b": [{"epoch": 0, "digit": 0.2, "object": 0.1}]}

@@ -14,6 +14,7 @@ from splicer_tutorial.probes import (
     extract_features,
     knn_probe,
     linear_probe,
+    umap_points,
 )
 
 VARIANTS = ("correlated", "mnist_randomised", "cifar_randomised")
@@ -235,3 +236,15 @@ def test_evaluate_needs_a_train_split_for_every_test_variant() -> None:
     del data["train"]["cifar_randomised"]
     with pytest.raises(ValueError, match=r"test sets \['cifar_randomised'\] have a test split but no train split"):
         evaluate(RandomProjection(96), data, device="cpu")
+
+
+def test_umap_points_keep_separated_clusters_apart_and_repeat_with_the_seed() -> None:
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 60)
+    features = rng.normal(size=(120, 16)) + 10 * labels[:, None]
+    points = umap_points(features, seed=3, n_neighbors=10)
+    assert points.shape == (120, 2) and points.dtype == np.float32
+    centres = [points[labels == k].mean(0) for k in (0, 1)]
+    spread = max(np.linalg.norm(points[labels == k] - centres[k], axis=1).max() for k in (0, 1))
+    assert np.linalg.norm(centres[0] - centres[1]) > 2 * spread
+    assert np.array_equal(points, umap_points(features, seed=3, n_neighbors=10))

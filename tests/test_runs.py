@@ -83,6 +83,10 @@ def test_bad_arguments_are_refused_before_any_work(monkeypatch: pytest.MonkeyPat
         runs.run("dominoes", data={"train": {}, "test": {}}, max_per_class=5)
     with pytest.raises(ValueError, match="run options, not data options"):
         runs.load("dominoes", knn=False)
+    with pytest.raises(ValueError, match="umap=True: expected the number of test images to map"):
+        runs.run("dominoes", umap=True)
+    with pytest.raises(ValueError, match="binary_dominoes trains a supervised classifier"):
+        runs.run("binary_dominoes", umap=100)
 
 
 def test_a_multi_channel_run_through_the_one_path_returns_its_model(cells) -> None:
@@ -93,6 +97,21 @@ def test_a_multi_channel_run_through_the_one_path_returns_its_model(cells) -> No
     assert set(result["probes"]["independent"]) == set(multiplex.FACTORS) and "missing" not in result
     assert model.encoder(cells["test"]["independent"].images[:2].float() / 255).shape[0] == 2
     json.dumps(result)
+
+
+def test_a_run_stores_a_umap_of_a_seeded_sample_of_its_independent_test_set(cells) -> None:
+    config = runs.train_config("multiplex", "fast", "baseline", width=4, epochs=1, batch_size=32, seed=2)
+    result, model = st.run("multiplex", config, "fast", data=cells, device="cpu", progress=False, umap=50,
+                           return_model=True, missing=False)
+    stored = result["umap"]
+    test = cells["test"]["independent"]
+    chosen = torch.randperm(len(test), generator=torch.Generator().manual_seed(2))[:50].sort().values
+    assert stored["set"] == "independent" and stored["n"] == 50 and len(stored["points"]) == 50
+    assert all(len(p) == 2 for p in stored["points"])
+    assert stored["labels"] == {f: test.labels(f)[chosen].tolist() for f in multiplex.FACTORS}
+    assert json.loads(json.dumps(result))["umap"] == stored
+    # a result's map is the map of those images' features: the same again from the model
+    assert runs.embedding_map(model, cells, "multiplex", 50, seed=2, device="cpu") == stored
 
 
 def test_histology_records_its_mask_source(monkeypatch: pytest.MonkeyPatch) -> None:
