@@ -100,6 +100,19 @@ def same_data(saved: dict | str, found: dict | str) -> bool:
                for a, b in zip(saved["arrays"], found["arrays"]))
 
 
+def as_json(found: dict[str, dict | str]) -> str:
+    """The data fingerprint as JSON text, one line per loader's SHA and one per array, so that
+    a diff of ``tests/fingerprint.json`` names the loader and the array that changed."""
+    entries = []
+    for key, value in found.items():
+        if isinstance(value, dict):
+            arrays = ",\n".join(f"   {json.dumps(array)}" for array in value["arrays"])
+            entries.append(f' {json.dumps(key)}: {{"sha": {json.dumps(value["sha"])}, "arrays": [\n{arrays}\n  ]}}')
+        else:
+            entries.append(f" {json.dumps(key)}: {json.dumps(value)}")
+    return "{\n" + ",\n".join(entries) + "\n}\n"
+
+
 def _tensors(value, prefix: str = ""):
     """(name, array) for every tensor or array inside a data set, in a fixed order."""
     if isinstance(value, (torch.Tensor, np.ndarray)):
@@ -175,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.part == "data":
         found = data_fingerprint()
         if args.check is None:
-            print(json.dumps(found, indent=1))
+            print(as_json(found), end="")
             return 0
         saved = json.loads(args.check.read_text())
         differing = [key for key in saved.keys() | found.keys()

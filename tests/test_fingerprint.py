@@ -52,3 +52,12 @@ def test_same_data_allows_another_cpus_last_bits_and_nothing_more() -> None:
 def test_the_fingerprint_names_what_differs() -> None:
     differences = _script()._differences({"probes": {"a": 0.5, "b": 1}}, {"probes": {"a": 0.5, "b": 2}, "new": 1})
     assert sorted(differences) == [".new: only after", ".probes.b: 1 -> 2"]
+
+
+def test_the_saved_fingerprint_has_a_line_per_array_and_reads_back_unchanged() -> None:
+    text = (ROOT / "tests" / "fingerprint.json").read_text()
+    saved = json.loads(text)
+    assert text == _script().as_json(saved)  # written by as_json: a diff names the array that changed
+    arrays = [json.loads(line.rstrip(",")) for line in text.splitlines() if line.startswith("   [")]
+    assert arrays == [a for v in saved.values() if isinstance(v, dict) for a in v["arrays"]]
+    assert json.loads(_script().as_json(saved)) == saved
