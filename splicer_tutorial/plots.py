@@ -368,12 +368,12 @@ def plot_scale(rows: Sequence[Mapping], title: str | None = None) -> plt.Figure:
                 labelled = True
 
     for name, colour, label in (("baseline", "C0", "baseline"), ("cifar_only", "0.45", "cifar_only"),
-                                ("splicer", "C3", "SpliCER, zero fill"), ("splicer-crop", "C1", "SpliCER, cropped")):
+                                ("splicer", "C3", "SpliCER, zero fill"), ("splicer-crop", "C2", "SpliCER, cropped")):
         draw(left, colour, label, lambda r, n=name: (
             None if n not in r["values"] else tuple(100 * v for v in mean_se(r["values"][n])[:2])))
     for key, colour, label in (("gap", "0.45", "gap: CIFAR-only - baseline"),
                                ("gain", "C3", "gain: SpliCER (zero fill) - baseline"),
-                               ("gain_crop", "C1", "gain: SpliCER (cropped) - baseline")):
+                               ("gain_crop", "C2", "gain: SpliCER (cropped) - baseline")):
         draw(right, colour, label, lambda r, k=key: (
             None if r.get(k) is None else (100 * r[k].difference, 200 * r[k].se)))
     right.axhline(0, color="0.3", lw=0.8)
