@@ -8,8 +8,13 @@
 * whole training steps (forward, backward, optimiser): SimCLR without augmentation (the
   network-bound limit), SimCLR with each pipeline, and SpliCER with two sections
   (zero-filled and cropped) and with one component per channel;
+* the settings that may make a step faster, each a change to the SimCLR step: the network
+  in ``channels_last`` memory format, a fused AdamW step, and on a GPU the encoder
+  compiled with ``torch.compile`` (whose compile time is paid once per run: the result
+  says after how many steps it pays back);
 
-with peak GPU memory per measurement and the ratios the performance chapter discusses.
+with peak GPU memory and the first call's seconds per measurement, and the ratios the
+performance chapter discusses.
 ``python -m splicer_tutorial bench --out results/bench-<device>.json`` writes it as JSON.
 """
 
@@ -81,9 +86,16 @@ def _synchronize(device: torch.device) -> None:
 
 
 def time_it(work: Callable[[], Any], device: torch.device, steps: int, warmup: int) -> dict[str, float | None]:
-    """Seconds per call of ``work`` (after ``warmup`` calls) and its peak GPU memory."""
-    for _ in range(warmup):
+    """Seconds per call of ``work`` (after ``warmup`` calls), its peak GPU memory, and the
+    seconds of the first warm-up call (``first_call_s``: compilation and other one-off costs
+    included; None without warm-up)."""
+    first = None
+    for i in range(warmup):
+        start = time.perf_counter()
         work()
+        if i == 0:
+            _synchronize(device)
+            first = time.perf_counter() - start
     _synchronize(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -93,22 +105,31 @@ def time_it(work: Callable[[], Any], device: torch.device, steps: int, warmup: i
     _synchronize(device)
     seconds = (time.perf_counter() - start) / steps
     memory = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
-    return {"seconds_per_batch": seconds, "peak_memory_mb": memory}
+    return {"seconds_per_batch": seconds, "peak_memory_mb": memory, "first_call_s": first}
 
 
-def _step(config: TrainConfig, augment: nn.Module, x: torch.Tensor, device: torch.device, amp: bool) -> Callable:
-    """One whole training step of ``config`` on the batch x, as a function of nothing."""
+def _step(config: TrainConfig, augment: nn.Module, x: torch.Tensor, device: torch.device, amp: bool,
+          channels_last: bool = False, fused: bool = False, compiled: bool = False) -> Callable:
+    """One whole training step of ``config`` on the batch x, as a function of nothing: the
+    network in ``channels_last`` memory format, with a ``fused`` AdamW step, or with its
+    encoder ``compiled`` (``torch.compile``) when asked."""
     model, loss_fn = build(config, x.shape[1])
     model.to(device).train()
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    if compiled:
+        model.encoder.compile()
     augment.to(device)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True if fused else None)
 
-    def step() -> None:
+    def step() -> torch.Tensor:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             loss, _ = training_step(model, loss_fn, augment, x, config)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
+        return loss.detach()
 
     return step
 
@@ -169,6 +190,10 @@ def run_bench(
     }
     for name, (config, augment) in steps.items():
         jobs[name] = _step(config, augment, x, device, amp)
+    jobs["step, SimCLR, channels_last"] = _step(TrainConfig(**network), ours, x, device, amp, channels_last=True)
+    jobs["step, SimCLR, fused AdamW"] = _step(TrainConfig(**network), ours, x, device, amp, fused=True)
+    if device.type == "cuda":  # on a CPU, torch.compile needs a C++ toolchain and is not what full runs use
+        jobs["step, SimCLR, compiled encoder"] = _step(TrainConfig(**network), ours, x, device, amp, compiled=True)
     measurements = {}
     for name, work in jobs.items():
         timing = time_it(work, device, settings["steps"], settings["warmup"])
@@ -183,7 +208,13 @@ def run_bench(
             rate["step, SimCLR, kornia augmentation"] / rate["step, SimCLR without augmentation"]),
         "SpliCER crop step / SimCLR step": rate["step, SpliCER 2 sections, crop"] / rate["step, SimCLR"],
         "SpliCER zero-fill step / SimCLR step": rate["step, SpliCER 2 sections, zero-fill"] / rate["step, SimCLR"],
+        "SimCLR channels_last / SimCLR": rate["step, SimCLR, channels_last"] / rate["step, SimCLR"],
+        "SimCLR fused AdamW / SimCLR": rate["step, SimCLR, fused AdamW"] / rate["step, SimCLR"],
     }
+    if "step, SimCLR, compiled encoder" in rate:
+        ratios["SimCLR compiled / SimCLR"] = rate["step, SimCLR, compiled encoder"] / rate["step, SimCLR"]
+        ratios["steps for torch.compile to pay back"] = compile_payback(
+            measurements["step, SimCLR"], measurements["step, SimCLR, compiled encoder"])
     return {
         "mode": mode,
         "settings": {**settings, "image_size": list(settings["image_size"]), "amp": amp},
@@ -193,6 +224,16 @@ def run_bench(
     }
 
 
+def compile_payback(plain: dict[str, Any], compiled: dict[str, Any]) -> float | None:
+    """After how many steps a compiled step's one-off cost (its first call's extra seconds)
+    is paid back by its faster steps; None when the compiled step is not faster (it never
+    pays) or either first call is unknown. Compare with a run's steps (epochs x batches)."""
+    saved = plain["seconds_per_batch"] - compiled["seconds_per_batch"]
+    if saved <= 0 or plain["first_call_s"] is None or compiled["first_call_s"] is None:
+        return None
+    return max(compiled["first_call_s"] - plain["first_call_s"], 0.0) / saved
+
+
 def markdown_table(result: dict[str, Any]) -> str:
     """A benchmark result as two Markdown tables: the measurements, then the ratios."""
     rows = ["| measurement | images / s | peak GPU memory |", "|---|---|---|"]
@@ -200,5 +241,5 @@ def markdown_table(result: dict[str, Any]) -> str:
         memory = f"{m['peak_memory_mb']:.0f} MB" if m["peak_memory_mb"] else "–"
         rows.append(f"| {name} | {m['images_per_s']:,.0f} | {memory} |")
     rows += ["", "| ratio | value |", "|---|---|"]
-    rows += [f"| {name} | {value:.2f} |" for name, value in result["ratios"].items()]
+    rows += [f"| {name} | {'– (never)' if value is None else f'{value:.2f}'} |" for name, value in result["ratios"].items()]
     return "\n".join(rows)

@@ -24,9 +24,35 @@ def test_run_bench_measures_every_pipeline_and_ratio() -> None:
     assert result["ratios"]["augment: ours / kornia"] == pytest.approx(
         rate["augment, ours"] / rate["augment, kornia AugmentationSequential"])
     assert result["settings"]["batch_size"] == 8 and result["settings"]["amp"] is False
+    # the settings that may speed a step up, each measured against the plain SimCLR step (compile: GPU only)
+    assert result["ratios"]["SimCLR channels_last / SimCLR"] == pytest.approx(
+        rate["step, SimCLR, channels_last"] / rate["step, SimCLR"])
+    assert "SimCLR fused AdamW / SimCLR" in result["ratios"] and "step, SimCLR, compiled encoder" not in names
     for key in ("command", "device", "versions", "date"):
         assert key in result
     json.dumps(result)
+
+
+def test_compile_pays_back_after_its_extra_first_call_over_the_seconds_it_saves() -> None:
+    plain = {"seconds_per_batch": 0.10, "first_call_s": 0.5}
+    assert bench.compile_payback(plain, {"seconds_per_batch": 0.08, "first_call_s": 20.5}) == pytest.approx(1000)
+    assert bench.compile_payback(plain, {"seconds_per_batch": 0.11, "first_call_s": 20.5}) is None  # never
+    assert bench.compile_payback(plain, {"seconds_per_batch": 0.08, "first_call_s": None}) is None
+    table = bench.markdown_table({"measurements": {}, "ratios": {"steps for torch.compile to pay back": None}})
+    assert table.splitlines()[-1] == "| steps for torch.compile to pay back | – (never) |"
+
+
+def test_a_step_in_channels_last_with_a_fused_optimiser_trains_like_the_plain_step() -> None:
+    from splicer_tutorial.training import TrainConfig
+
+    x = torch.rand(8, 3, 16, 8)
+    config = TrainConfig(backbone="convnet", width=4, batch_size=8)
+    losses = []
+    for options in ({}, {"channels_last": True, "fused": True}):
+        torch.manual_seed(0)  # the same initial weights
+        step = bench._step(config, bench.NoAugment(), x, torch.device("cpu"), amp=False, **options)
+        losses.append([step().item() for _ in range(3)])  # the later losses follow the optimiser's steps
+    assert losses[1] == pytest.approx(losses[0], rel=1e-4) and losses[0][2] != losses[0][0]
 
 
 def test_bench_settings_are_checked() -> None:
