@@ -122,6 +122,11 @@ class DominoSet:
     def __len__(self) -> int:
         return self.images.shape[0]
 
+    @property
+    def factor_names(self) -> tuple[str, ...]:
+        """The factors every domino is drawn with: :data:`FACTORS` (``"match"`` derives from them)."""
+        return FACTORS
+
     def labels(self, factor: str) -> torch.Tensor:
         """The (N,) int64 labels of ``factor``: ``"digit"``, ``"object"``, or ``"match"``
         (:data:`INTERACTION`: 1 where the digit label equals the object label, else 0)."""

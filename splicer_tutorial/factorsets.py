@@ -65,6 +65,11 @@ class FactorSet:
     def __len__(self) -> int:
         return self.images.shape[0]
 
+    @property
+    def factor_names(self) -> tuple[str, ...]:
+        """The factors :meth:`labels` answers for, in order."""
+        return tuple(self.factors)
+
     def labels(self, factor: str) -> torch.Tensor:
         """The (N,) labels of ``factor``."""
         if factor not in self.factors:

@@ -16,6 +16,7 @@ from matplotlib.ticker import MaxNLocator
 import numpy as np
 import torch
 
+from .probes import umap_points
 from .results import mean_se
 
 FIGURE_WIDTH = 9.0  # inches: every figure of the book is this wide
@@ -203,8 +204,6 @@ def plot_umap(
     Uses umap-learn through :func:`splicer_tutorial.probes.umap_points` (its first call
     compiles with numba: ~10-30 s); :func:`plot_map` draws the points.
     """
-    from .probes import umap_points
-
     return plot_map(umap_points(features, seed=seed, n_neighbors=n_neighbors), labels)
 
 

@@ -125,6 +125,11 @@ class RandBitsSet:
     def n_bits(self) -> int:
         return self.bits.shape[1]
 
+    @property
+    def factor_names(self) -> tuple[str, ...]:
+        """The factors :meth:`labels` answers for: :data:`FACTORS`."""
+        return FACTORS
+
     def labels(self, factor: str) -> torch.Tensor:
         """The (N,) int64 labels of ``factor`` (only ``"digit"``)."""
         if factor not in FACTORS:

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import channels, dominoes, experiments, owndata, randbits, supervised
+from . import channels, experiments, owndata, randbits, supervised
 from . import config as config_module
 from . import probes as probes_module
 from . import results as results_module
@@ -430,11 +430,8 @@ def embedding_map(model, data: dict, dataset: str, n: int, seed: int = 0, device
     chosen = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))[:n].sort().values
     features = probes_module.extract_features(model.encoder, test.images[chosen], device=device)
     points = probes_module.umap_points(features, seed=seed)
-    factors = getattr(test, "factors", None)
-    names = (tuple(factors) if isinstance(factors, dict)
-             else randbits.FACTORS if isinstance(test, randbits.RandBitsSet) else dominoes.FACTORS)
     return {"set": name, "n": len(chosen), "points": np.round(points.astype(float), 3).tolist(),
-            "labels": {factor: test.labels(factor)[chosen].tolist() for factor in names}}
+            "labels": {factor: test.labels(factor)[chosen].tolist() for factor in test.factor_names}}
 
 
 def run_randbits(n_bits: int, temperature: float, mode: str | None = None, seed: int = 0, progress: bool = True,

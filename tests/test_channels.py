@@ -18,6 +18,7 @@ def test_factor_set_subset_without_and_errors() -> None:
     s = small_set()
     part = s.subset(5)
     assert len(part) == 5 and torch.equal(part.labels("a"), s.labels("a")[:5])
+    assert s.factor_names == ("a", "b")
     blank = s.without(["x", "z"])
     assert (blank.images[:, [0, 2]] == 0).all() and torch.equal(blank.images[:, 1], s.images[:, 1])
     assert not (s.images[:, 0] == 0).all()  # the original is untouched

@@ -156,6 +156,7 @@ def test_max_per_class_keeps_balance(sources) -> None:
 def test_domino_set_methods(sets) -> None:
     ds = sets["test"]["correlated"]
     assert torch.equal(ds.labels("digit"), ds.digit) and torch.equal(ds.labels("object"), ds.object)
+    assert ds.factor_names == ("digit", "object")
     with pytest.raises(ValueError, match="factor='colour'.*'digit', 'object'"):
         ds.labels("colour")
     x = ds.float_images()

@@ -62,6 +62,7 @@ def test_bit_planes_are_constant_and_hold_the_bits(size: int) -> None:
 
 def test_labels_and_subset() -> None:
     ds = make_randbits(*synthetic(30), n_bits=3)
+    assert ds.factor_names == ("digit",)
     with pytest.raises(ValueError, match=r"'object'.*\('digit',\)"):
         ds.labels("object")
     part = ds.subset(10)
